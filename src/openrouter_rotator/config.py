@@ -1,0 +1,348 @@
+"""Every option of the CLI and the action, parsed and validated into frozen dataclasses.
+
+Options come from command-line flags, then ``ROTATOR_<NAME>`` environment variables, then
+defaults (a flag wins; an empty variable counts as unset, which is how the action passes an
+input left at its default). Secrets and endpoints come from the environment only. Every
+invalid value raises :class:`~openrouter_rotator.errors.ConfigError` naming the option, the
+value and what is allowed, before anything is sent anywhere.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import time, timedelta
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
+
+from .errors import ConfigError
+from .github import Target, parse_target, validate_secret_name
+from .schedule import parse_duration, parse_time_of_day, parse_timezone
+
+DEFAULT_SECRET_NAME = "OPENROUTER_API_KEY"
+DEFAULT_REVOKE_AFTER = "6h"
+NEXT_ROTATION = "next-rotation"
+LIMIT_RESETS = ("daily", "weekly", "monthly")
+REPOSITORY_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}$")
+
+
+@dataclass(frozen=True)
+class KeySpec:
+    """What ``POST /keys`` is asked to make."""
+
+    name: str
+    limit: float | None = None
+    limit_reset: str | None = None
+    include_byok_in_limit: bool = False
+    expires_after: timedelta | None = None
+
+
+@dataclass(frozen=True)
+class Schedule:
+    auto_rotation: bool = True
+    interval_days: int = 30
+    rotate_at: time = time(0, 0)
+    timezone: ZoneInfo = field(default_factory=lambda: ZoneInfo("UTC"))
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """Secrets from the environment. Never printed: ``repr`` hides them."""
+
+    management_key: str = field(repr=False)
+    github_token: str = field(repr=False)
+    alert_webhook_secret: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class Config:
+    key: KeySpec
+    schedule: Schedule
+    secret_name: str
+    targets: tuple[Target, ...]
+    revoke_after: timedelta | None  # None: keep the previous key until the next rotation
+    state_repository: str
+    state_variable: str
+    credentials: Credentials
+    openrouter_base_url: str
+    github_api_url: str
+    force: bool = False
+    dry_run: bool = False
+    reason: str = ""
+    json: bool = False
+    usage_alert_threshold: float = 80.0
+    alert_webhook_url: str | None = None
+    run_url: str | None = None
+    trigger: str = "manual"
+
+
+# (flag, dest, kind, help); kind: "str" | "bool" | "list"
+OPTIONS: tuple[tuple[str, str, str, str], ...] = (
+    ("--secret-name", "secret_name", "str", f"secret to write (default {DEFAULT_SECRET_NAME})"),
+    ("--target", "targets", "list", "repo:O/R, env:O/R/ENV, org:ORG[?visibility=..&repositories=..]"
+     ", dependabot:O/R (repeatable; default repo:$GITHUB_REPOSITORY)"),
+    ("--key-name", "key_name", "str", "OpenRouter key name (default '<state repo> <secret name>')"),
+    ("--limit", "limit", "str", "spending limit in USD (empty: unlimited)"),
+    ("--limit-reset", "limit_reset", "str", "daily, weekly or monthly (needs --limit)"),
+    ("--include-byok-in-limit", "include_byok_in_limit", "bool", "count BYOK usage in the limit"),
+    ("--expires-after", "expires_after", "str", "key expires this long after creation (e.g. 90d)"),
+    ("--interval-days", "interval_days", "str", "days between rotations (default 30)"),
+    ("--rotate-at", "rotate_at", "str", "local time HH:MM at which a due rotation runs"),
+    ("--timezone", "timezone", "str", "IANA time zone of --rotate-at (default UTC)"),
+    ("--auto-rotation", "auto_rotation", "bool", "rotate when due (default true)"),
+    ("--revoke-after", "revoke_after", "str",
+     "delete the previous key this long after the switch, or next-rotation (default 6h)"),
+    ("--state-repository", "state_repository", "str", "OWNER/REPO holding the state variable"),
+    ("--state-variable", "state_variable", "str", "Actions variable (default <SECRET>_ROTATION)"),
+    ("--force", "force", "bool", "rotate now even if not due"),
+    ("--dry-run", "dry_run", "bool", "plan and report; change nothing"),
+    ("--reason", "reason", "str", "why (recorded in the state)"),
+    ("--json", "json", "bool", "print the result as one JSON object"),
+    ("--usage-alert-threshold", "usage_alert_threshold", "str", "percent of the limit (default 80)"),
+    ("--alert-webhook-url", "alert_webhook_url", "str", "POST a signed usage alert here"),
+)
+
+ENV_NAMES = {dest: "ROTATOR_" + dest.upper() for _, dest, _, _ in OPTIONS}
+ENV_NAMES["targets"] = "ROTATOR_TARGETS"
+
+
+def add_options(parser: argparse.ArgumentParser) -> None:
+    """Declare rotate/status options. Defaults are None so the environment can fill in."""
+    for flag, dest, kind, help_text in OPTIONS:
+        env_help = f" [env {ENV_NAMES[dest]}]"
+        if kind == "bool":
+            parser.add_argument(flag, dest=dest, action=argparse.BooleanOptionalAction,
+                                default=None, help=help_text + env_help)
+        elif kind == "list":
+            parser.add_argument(flag, dest=dest, action="append", default=None,
+                                metavar="SPEC", help=help_text + env_help)
+        else:
+            parser.add_argument(flag, dest=dest, default=None, metavar="VALUE",
+                                help=help_text + env_help)
+
+
+def _option(dest: str) -> str:
+    return "--" + dest.replace("_", "-")
+
+
+class _Source:
+    """Looks an option up: flag first, then the environment."""
+
+    def __init__(self, args: Mapping[str, object], env: Mapping[str, str]) -> None:
+        self.args = args
+        self.env = env
+
+    def raw(self, dest: str) -> str | None:
+        value = self.args.get(dest)
+        if value is not None:
+            return str(value)
+        env_value = self.env.get(ENV_NAMES[dest], "")
+        return env_value if env_value.strip() != "" else None
+
+    def text(self, dest: str, default: str | None = None) -> str | None:
+        value = self.raw(dest)
+        return value.strip() if value is not None else default
+
+    def flag(self, dest: str, default: bool) -> bool:
+        value = self.args.get(dest)
+        if isinstance(value, bool):
+            return value
+        env_value = self.env.get(ENV_NAMES[dest], "").strip()
+        if env_value == "":
+            return default
+        lowered = env_value.lower()
+        if lowered in ("true", "1", "yes"):
+            return True
+        if lowered in ("false", "0", "no"):
+            return False
+        raise ConfigError(f"{ENV_NAMES[dest]} ({_option(dest)})", env_value, "use true or false")
+
+    def targets(self) -> list[str]:
+        given = self.args.get("targets")
+        if isinstance(given, list) and given:
+            return [str(t) for t in given]
+        lines = self.env.get("ROTATOR_TARGETS", "")
+        return [line.strip() for line in re.split(r"[\n]", lines) if line.strip()]
+
+
+def _number(text: str, option: str, allowed: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise ConfigError(option, text, allowed) from None
+    if not math.isfinite(value):
+        raise ConfigError(option, text, allowed)
+    return value
+
+
+def parse_key_spec(source: _Source, default_name: str) -> KeySpec:
+    name = source.text("key_name", default_name) or ""
+    if not name:
+        raise ConfigError("--key-name", source.raw("key_name"), "a non-empty name")
+    if len(name) > 100:
+        raise ConfigError("--key-name", name, "at most 100 characters")
+    limit = None
+    limit_text = source.text("limit")
+    if limit_text is not None:
+        limit = _number(limit_text, "--limit", "a number of USD greater than 0, or empty")
+        if limit <= 0:
+            raise ConfigError("--limit", limit_text, "a number of USD greater than 0, or empty")
+    limit_reset = source.text("limit_reset")
+    if limit_reset is not None:
+        limit_reset = limit_reset.lower()
+        if limit_reset not in LIMIT_RESETS:
+            raise ConfigError("--limit-reset", limit_reset, "daily, weekly, monthly or empty")
+        if limit is None:
+            raise ConfigError("--limit-reset", limit_reset, "only together with --limit")
+    expires_text = source.text("expires_after")
+    expires_after = None
+    if expires_text is not None:
+        expires_after = parse_duration(expires_text, "--expires-after")
+        if expires_after <= timedelta(0):
+            raise ConfigError("--expires-after", expires_text, "a duration greater than 0")
+    return KeySpec(
+        name=name,
+        limit=limit,
+        limit_reset=limit_reset,
+        include_byok_in_limit=source.flag("include_byok_in_limit", False),
+        expires_after=expires_after,
+    )
+
+
+def parse_schedule(source: _Source) -> Schedule:
+    interval_text = source.text("interval_days", "30") or "30"
+    if not re.fullmatch(r"\d+", interval_text) or int(interval_text) < 1:
+        raise ConfigError("--interval-days", interval_text, "a whole number of days, 1 or more")
+    return Schedule(
+        auto_rotation=source.flag("auto_rotation", True),
+        interval_days=int(interval_text),
+        rotate_at=parse_time_of_day(source.text("rotate_at", "00:00") or "00:00", "--rotate-at"),
+        timezone=parse_timezone(source.text("timezone", "UTC") or "UTC", "--timezone"),
+    )
+
+
+def parse_revoke_after(text: str) -> timedelta | None:
+    if text.strip().lower() == NEXT_ROTATION:
+        return None
+    return parse_duration(text, "--revoke-after")
+
+
+def _url(text: str, option: str) -> str:
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ConfigError(option, text, "an http:// or https:// URL")
+    return text.rstrip("/")
+
+
+def _repository(text: str, option: str) -> str:
+    if not REPOSITORY_RE.fullmatch(text):
+        raise ConfigError(option, text, "OWNER/REPO")
+    return text
+
+
+def run_url(env: Mapping[str, str]) -> str | None:
+    server, repo, run_id = (env.get("GITHUB_SERVER_URL"), env.get("GITHUB_REPOSITORY"),
+                            env.get("GITHUB_RUN_ID"))
+    if server and repo and run_id:
+        return f"{server}/{repo}/actions/runs/{run_id}"
+    return None
+
+
+def parse_config(
+    args: Mapping[str, object],
+    env: Mapping[str, str] | None = None,
+    *,
+    need_credentials: bool = True,
+) -> Config:
+    """Build the configuration of a ``rotate`` or ``status`` run, or raise ConfigError."""
+    env = os.environ if env is None else env
+    source = _Source(args, env)
+
+    secret_name = validate_secret_name(source.text("secret_name", DEFAULT_SECRET_NAME) or "",
+                                       "--secret-name")
+    github_repository = env.get("GITHUB_REPOSITORY", "").strip()
+    state_repo_text = source.text("state_repository", github_repository or None)
+    if not state_repo_text:
+        raise ConfigError("--state-repository", None,
+                          "give OWNER/REPO (or run on GitHub Actions, where GITHUB_REPOSITORY "
+                          "is the default)")
+    state_repository = _repository(state_repo_text, "--state-repository")
+    state_variable = validate_secret_name(
+        source.text("state_variable", f"{secret_name}_ROTATION") or "", "--state-variable"
+    )
+
+    target_texts = source.targets()
+    if not target_texts:
+        if not github_repository:
+            raise ConfigError("--target", None, "give at least one target, e.g. repo:OWNER/REPO")
+        target_texts = [f"repo:{github_repository}"]
+    targets: list[Target] = []
+    for text in target_texts:
+        target = parse_target(text)
+        if target.spec in {t.spec for t in targets}:
+            raise ConfigError("--target", text, "each target once")
+        targets.append(target)
+
+    threshold_text = source.text("usage_alert_threshold", "80") or "80"
+    threshold = _number(threshold_text, "--usage-alert-threshold", "a percent from 1 to 100")
+    if not 0 < threshold <= 100:
+        raise ConfigError("--usage-alert-threshold", threshold_text, "a percent from 1 to 100")
+
+    alert_url = source.text("alert_webhook_url")
+    alert_secret = env.get("ROTATOR_ALERT_WEBHOOK_SECRET", "") or None
+    if alert_url is not None:
+        alert_url = _url(alert_url, "--alert-webhook-url")
+        if not alert_secret:
+            raise ConfigError("ROTATOR_ALERT_WEBHOOK_SECRET", None,
+                              "set it: alerts to --alert-webhook-url are signed with it")
+
+    management_key = (env.get("OPENROUTER_MANAGEMENT_KEY", "").strip()
+                      or env.get("OPENROUTER_PROVISIONING_KEY", "").strip())
+    github_token = env.get("GITHUB_TOKEN", "").strip()
+    if need_credentials and not management_key:
+        raise ConfigError("OPENROUTER_MANAGEMENT_KEY", None,
+                          "set it to an OpenRouter management key (not an inference key)")
+    if need_credentials and not github_token:
+        raise ConfigError("GITHUB_TOKEN", None,
+                          "set it to a fine-grained PAT or GitHub App token that can write "
+                          "Actions secrets and variables")
+
+    openrouter_url = _url(env.get("OPENROUTER_BASE_URL", "").strip()
+                          or "https://openrouter.ai/api/v1", "OPENROUTER_BASE_URL")
+    github_url = _url(env.get("GITHUB_API_URL", "").strip() or "https://api.github.com",
+                      "GITHUB_API_URL")
+
+    return Config(
+        key=parse_key_spec(source, f"{state_repository} {secret_name}"),
+        schedule=parse_schedule(source),
+        secret_name=secret_name,
+        targets=tuple(targets),
+        revoke_after=parse_revoke_after(source.text("revoke_after", DEFAULT_REVOKE_AFTER)
+                                        or DEFAULT_REVOKE_AFTER),
+        state_repository=state_repository,
+        state_variable=state_variable,
+        credentials=Credentials(management_key, github_token, alert_secret),
+        openrouter_base_url=openrouter_url,
+        github_api_url=github_url,
+        force=source.flag("force", False),
+        dry_run=source.flag("dry_run", False),
+        reason=(source.text("reason", "") or "")[:200],
+        json=source.flag("json", False),
+        usage_alert_threshold=threshold,
+        alert_webhook_url=alert_url,
+        run_url=run_url(env),
+        trigger=_trigger(env, source.flag("force", False)),
+    )
+
+
+def _trigger(env: Mapping[str, str], force: bool) -> str:
+    event = env.get("GITHUB_EVENT_NAME", "")
+    if event == "schedule":
+        return "schedule"
+    if event == "workflow_dispatch":
+        return "workflow_dispatch"
+    return "cli"
