@@ -335,11 +335,11 @@ def parse_config(
         usage_alert_threshold=threshold,
         alert_webhook_url=alert_url,
         run_url=run_url(env),
-        trigger=_trigger(env, source.flag("force", False)),
+        trigger=_trigger(env),
     )
 
 
-def _trigger(env: Mapping[str, str], force: bool) -> str:
+def _trigger(env: Mapping[str, str]) -> str:
     event = env.get("GITHUB_EVENT_NAME", "")
     if event == "schedule":
         return "schedule"

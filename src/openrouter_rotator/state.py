@@ -1,0 +1,258 @@
+"""The rotation journal, kept as JSON in a GitHub Actions variable.
+
+It holds no secret material: key hashes, names, times, the trigger, the run URL. It records the
+active key, the retiring keys with their revoke times, an in-flight rotation (so a run that was
+killed is finished or cleaned up by the next one), the last rotation, and a lease so that two
+runs never rotate at once. A value that is not ours, or that does not parse, is an error and is
+never overwritten.
+
+Storage is behind :class:`StateStore` (``load`` / ``save``) so the engine does not know about
+variables; :class:`VariableStore` is the GitHub one.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import asdict, dataclass, field, replace
+from datetime import datetime, timedelta, timezone
+from typing import Any, Protocol
+
+from .errors import GitHubError, StateError
+
+SCHEMA = "openrouter-rotator/state"
+VERSION = 1
+LEASE_TTL = timedelta(minutes=30)  # SPEC: at most one hour, so a killed run never blocks others
+MAX_VALUE_BYTES = 48 * 1024  # GitHub's limit for one variable
+
+
+def iso(moment: datetime | None) -> str | None:
+    if moment is None:
+        return None
+    return moment.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def parse_iso(text: Any, what: str) -> datetime | None:
+    if text is None:
+        return None
+    if not isinstance(text, str):
+        raise StateError(f"state field {what} is not a timestamp")
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise StateError(f"state field {what} is not a timestamp") from None
+    if moment.tzinfo is None:
+        raise StateError(f"state field {what} has no time zone")
+    return moment
+
+
+@dataclass(frozen=True)
+class ActiveKey:
+    hash: str
+    created_at: datetime
+    activated_at: datetime
+
+
+@dataclass(frozen=True)
+class RetiringKey:
+    hash: str
+    superseded_at: datetime
+    revoke_at: datetime | None  # None: when the next rotation completes (next-rotation mode)
+    attempts: int = 0
+
+
+# In-flight steps, in order. ``intent``: the key may exist but its hash is unknown;
+# ``created``: its hash is known and it was written nowhere; ``publishing``: it may have reached
+# some targets.
+STEPS = ("intent", "created", "publishing")
+
+
+@dataclass(frozen=True)
+class InFlight:
+    id: str
+    step: str
+    started_at: datetime
+    trigger: str
+    reason: str
+    key_hash: str | None = None
+
+
+@dataclass(frozen=True)
+class LastRotation:
+    at: datetime
+    trigger: str
+    reason: str
+    run_url: str | None = None
+
+
+@dataclass(frozen=True)
+class Lease:
+    holder: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class State:
+    active: ActiveKey | None = None
+    retiring: tuple[RetiringKey, ...] = ()
+    in_flight: InFlight | None = None
+    last_rotation: LastRotation | None = None
+    lease: Lease | None = None
+    secret_name: str | None = None
+    key_name: str | None = None
+
+    def known_hashes(self) -> set[str]:
+        hashes = {r.hash for r in self.retiring}
+        if self.active:
+            hashes.add(self.active.hash)
+        if self.in_flight and self.in_flight.key_hash:
+            hashes.add(self.in_flight.key_hash)
+        return hashes
+
+    def lease_held_by_other(self, holder: str, now: datetime) -> Lease | None:
+        if self.lease and self.lease.holder != holder and self.lease.expires_at > now:
+            return self.lease
+        return None
+
+    # -- serialisation -----------------------------------------------------------------------
+    def to_json(self) -> str:
+        data: dict[str, Any] = {
+            "schema": SCHEMA,
+            "version": VERSION,
+            "secret_name": self.secret_name,
+            "key_name": self.key_name,
+            "active": _dump(self.active),
+            "retiring": [_dump(r) for r in self.retiring],
+            "in_flight": _dump(self.in_flight),
+            "last_rotation": _dump(self.last_rotation),
+            "lease": _dump(self.lease),
+        }
+        text = json.dumps(data, separators=(",", ":"), sort_keys=True)
+        if len(text.encode()) > MAX_VALUE_BYTES:
+            raise StateError("the state grew past GitHub's 48 KB variable limit")
+        return text
+
+    @classmethod
+    def from_json(cls, text: str, where: str) -> State:
+        try:
+            data = json.loads(text)
+        except ValueError:
+            raise StateError(
+                f"{where} does not hold openrouter-rotator state (not JSON); it was left as it "
+                "is: give another --state-variable, or delete the variable if it is stale"
+            ) from None
+        if not isinstance(data, dict) or data.get("schema") != SCHEMA:
+            raise StateError(
+                f"{where} holds something that is not openrouter-rotator state; it was left "
+                "as it is: give another --state-variable"
+            )
+        version = data.get("version")
+        if version != VERSION:
+            raise StateError(
+                f"{where} has state version {version!r}; this openrouter-rotator reads version "
+                f"{VERSION}: upgrade the action"
+            )
+        try:
+            return cls(
+                active=_load(ActiveKey, data.get("active")),
+                retiring=tuple(_load(RetiringKey, r) for r in data.get("retiring") or []),
+                in_flight=_load(InFlight, data.get("in_flight")),
+                last_rotation=_load(LastRotation, data.get("last_rotation")),
+                lease=_load(Lease, data.get("lease")),
+                secret_name=data.get("secret_name"),
+                key_name=data.get("key_name"),
+            )
+        except (TypeError, KeyError, StateError) as exc:
+            raise StateError(f"{where} holds damaged state ({exc}); it was left as it is") from None
+
+
+_TIME_FIELDS = {"created_at", "activated_at", "superseded_at", "revoke_at", "started_at", "at",
+                "expires_at"}
+
+
+def _dump(item: Any) -> dict[str, Any] | None:
+    if item is None:
+        return None
+    out = asdict(item)
+    for name in _TIME_FIELDS & out.keys():
+        out[name] = iso(out[name])
+    return out
+
+
+def _load(kind: Any, data: Any) -> Any:
+    if data is None:
+        return None
+    if not isinstance(data, dict):
+        raise StateError(f"{kind.__name__} is not an object")
+    fields = dict(data)
+    for name in _TIME_FIELDS & fields.keys():
+        fields[name] = parse_iso(fields[name], name)
+    if kind is InFlight and fields.get("step") not in STEPS:
+        raise StateError(f"unknown in-flight step {fields.get('step')!r}")
+    return kind(**fields)
+
+
+class StateStore(Protocol):
+    where: str
+
+    def load(self) -> State | None: ...
+
+    def save(self, state: State) -> None: ...
+
+
+class VariableClient(Protocol):
+    def get_variable(self, repo: str, name: str) -> str | None: ...
+
+    def create_variable(self, repo: str, name: str, value: str) -> None: ...
+
+    def update_variable(self, repo: str, name: str, value: str) -> None: ...
+
+
+@dataclass
+class VariableStore:
+    """State in an Actions variable. Knows whether the variable exists, to POST or PATCH."""
+
+    client: VariableClient
+    repository: str
+    variable: str
+    exists: bool | None = field(default=None, init=False)
+    reads: int = field(default=0, init=False)
+    writes: int = field(default=0, init=False)
+
+    @property
+    def where(self) -> str:
+        return f"variable {self.variable} in {self.repository}"
+
+    def load(self) -> State | None:
+        self.reads += 1
+        value = self.client.get_variable(self.repository, self.variable)
+        self.exists = value is not None
+        if value is None:
+            return None
+        return State.from_json(value, self.where)
+
+    def save(self, state: State) -> None:
+        text = state.to_json()
+        self.writes += 1
+        if self.exists:
+            self.client.update_variable(self.repository, self.variable, text)
+            return
+        try:
+            self.client.create_variable(self.repository, self.variable, text)
+        except GitHubError as exc:
+            if exc.status != 409:
+                raise
+            # Made by someone else since we looked: read it, so a foreign value is refused
+            # rather than overwritten, then write ours over our own kind of state.
+            if self.load() is None:
+                raise
+            self.client.update_variable(self.repository, self.variable, text)
+        self.exists = True
+
+
+def new_holder() -> str:
+    return uuid.uuid4().hex
+
+
+def with_lease(state: State, holder: str, now: datetime) -> State:
+    return replace(state, lease=Lease(holder, now + LEASE_TTL))
