@@ -1,0 +1,896 @@
+"""The engine's GitHub layer: target specs, sealed secrets, Actions variables, dispatch.
+
+What this module owns:
+
+* the target grammar of SPEC §3 (:func:`parse_target`) and GitHub's secret-name rules
+  (:func:`validate_secret_name`), checked before any request is sent;
+* publishing one value to many targets in two phases. :meth:`GitHubClient.preflight` reads one
+  public key per scope (repository Actions, environment, organization Actions, repository
+  Dependabot), resolves ``selected`` repository names to ids and reads the current visibility of
+  existing organization secrets; every missing repository, environment, organization or
+  permission surfaces there, before the engine creates a key. :meth:`GitHubClient.publish` then
+  seals the value with each scope's key and writes the targets serially;
+* the repository Actions variables the state store lives in, workflow dispatch, collaborator
+  permissions, issue comments and reactions (the webhook's needs);
+* turning GitHub's answers into the engine's error tree with the fix in the message.
+
+Transport is PyGithub's :class:`~github.Requester.Requester`: it knows the API root (a GitHub
+Enterprise Server path prefix included), authentication, the ``X-GitHub-Api-Version`` header,
+pacing (``seconds_between_writes`` is GitHub's "at least one second between writes") and
+debug logging with the token masked. Sealing is PyGithub's ``PublicKey.encrypt`` (PyNaCl
+``SealedBox``, base64).
+
+Retries are decided here rather than by PyGithub's ``GithubRetry``, because that one retries
+``POST`` on 5xx (a second workflow dispatch, a second comment), cannot see
+``x-ratelimit-remaining`` on a 429, raises from inside the transport for an ordinary 403, and
+sleeps with ``time.sleep`` where tests need to observe the wait instead. The policy: a
+rate-limited answer (403/429 with ``retry-after``, ``x-ratelimit-remaining: 0`` or a rate-limit
+message) is retried for every method after the wait GitHub asks for, since the request was not
+processed; a 5xx or a lost connection is retried only for idempotent calls (GET, PUT of a
+sealed secret, PATCH of a variable); both within ``retries`` and ``max_rate_limit_wait``.
+
+Nothing here ever logs or raises with the plaintext value, the token or a request body: error
+texts carry GitHub's own message, the method, the path and the fix.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import email.utils
+import json
+import logging
+import math
+import os
+import re
+import time
+import urllib.parse
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import requests
+from github import Auth, GithubException, GithubIntegration
+from github.PublicKey import encrypt as _seal_with_pygithub
+from github.Requester import Requester
+
+from .errors import (
+    ConfigError,
+    GitHubAuthError,
+    GitHubError,
+    GitHubStatusError,
+    GitHubTransportError,
+)
+
+__all__ = [
+    "DEFAULT_API_URL",
+    "GitHubClient",
+    "PublishPlan",
+    "Target",
+    "TargetResult",
+    "VariableExists",
+    "VariableNotFound",
+    "parse_target",
+    "seal",
+    "validate_secret_name",
+]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_API_URL = "https://api.github.com"
+USER_AGENT = "openrouter-rotator"
+KINDS = ("repo", "env", "org", "dependabot")
+VISIBILITIES = ("all", "private", "selected")
+PERMISSIONS = ("admin", "maintain", "write", "triage", "read", "none")
+REACTIONS = ("+1", "-1", "laugh", "confused", "heart", "hooray", "rocket", "eyes")
+
+# GitHub: letters, digits and underscores, not starting with a digit; the GITHUB_ prefix is
+# reserved (case-insensitively, as secret names are).
+_SECRET_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# Account names: letters, digits and hyphens, no leading or trailing hyphen, at most 39
+# characters. Underscores are accepted too: Enterprise Managed Users and GHES logins carry them.
+_OWNER = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9_-]{0,37}[A-Za-z0-9_])?")
+_REPO = re.compile(r"[A-Za-z0-9._-]{1,100}")
+_ENV_MAX = 255
+
+# GitHub's secondary-rate-limit guidance: without retry-after or a reset time, wait a minute.
+SECONDARY_RATE_WAIT = 60.0
+
+_TARGET_FORMS = (
+    "repo:OWNER/REPO, env:OWNER/REPO/ENVIRONMENT, dependabot:OWNER/REPO, org:ORG or "
+    "org:ORG?visibility=all|private|selected[&repositories=NAME,NAME] "
+    "(repositories only, and always, with visibility=selected)"
+)
+
+# What each kind of call needs from the token; appended to 401/403/404 explanations.
+_NEED_SECRETS = (
+    'a fine-grained personal access token with repository permission "Secrets: read and '
+    'write" (organization permission "Secrets: read and write" for org: targets, repository '
+    '"Environments: read" for env: targets, "Dependabot secrets: read and write" for '
+    "dependabot: targets), or a GitHub App installation token with the same permissions "
+    "(actions/create-github-app-token)"
+)
+_NEED_VARIABLES = (
+    'a fine-grained personal access token with repository permission "Variables: read and '
+    'write", or a GitHub App installation token with it (actions/create-github-app-token)'
+)
+_NEED_DISPATCH = (
+    'a token with repository permission "Actions: read and write" on the repository that holds '
+    "the workflow"
+)
+_NEED_ISSUES = 'a token with repository permission "Issues: read and write" (or "Pull requests")'
+_NEED_METADATA = 'a token with repository permission "Metadata: read"'
+_DEFAULT_TOKEN = (
+    "the workflow's default GITHUB_TOKEN cannot write secrets or variables, whatever the "
+    "workflow's permissions: block grants"
+)
+
+
+# --------------------------------------------------------------------------------------------
+# Names and targets
+# --------------------------------------------------------------------------------------------
+
+
+def validate_secret_name(name: str, option: str = "secret-name") -> str:
+    """Return ``name`` if GitHub accepts it as a secret (or variable) name, else ConfigError."""
+    if not isinstance(name, str) or not name:
+        raise ConfigError(option, name, "a secret name is required")
+    if not _SECRET_NAME.fullmatch(name):
+        raise ConfigError(
+            option,
+            name,
+            "use only letters, digits and underscores, and do not start with a digit",
+        )
+    if name.upper().startswith("GITHUB_"):
+        raise ConfigError(option, name, "names starting with GITHUB_ are reserved by GitHub")
+    return name
+
+
+@dataclass(frozen=True)
+class Target:
+    """One place a secret goes, parsed from a SPEC §3 target spec."""
+
+    spec: str
+    kind: str
+    owner: str
+    repo: str | None = None
+    environment: str | None = None
+    visibility: str | None = None
+    repositories: tuple[str, ...] = ()
+
+    @property
+    def scope(self) -> tuple[str, ...]:
+        """Identity of the public key this target is sealed with (names are case-insensitive)."""
+        parts: tuple[str, ...] = (self.kind, self.owner.lower())
+        if self.repo is not None:
+            parts += (self.repo.lower(),)
+        if self.environment is not None:
+            parts += (self.environment.lower(),)
+        return parts
+
+    @property
+    def full_repo(self) -> str | None:
+        return None if self.repo is None else f"{self.owner}/{self.repo}"
+
+
+def _bad_target(spec: str, why: str) -> ConfigError:
+    return ConfigError("target", spec, f"{why}; expected {_TARGET_FORMS}")
+
+
+def _check_owner(spec: str, owner: str) -> str:
+    if not _OWNER.fullmatch(owner):
+        raise _bad_target(
+            spec,
+            f"{owner!r} is not a GitHub account name (letters, digits, hyphens; "
+            "no leading or trailing hyphen; at most 39 characters)",
+        )
+    return owner
+
+
+def _check_repo(spec: str, repo: str) -> str:
+    if not _REPO.fullmatch(repo) or repo in (".", ".."):
+        raise _bad_target(
+            spec,
+            f"{repo!r} is not a repository name (letters, digits, '.', '-', '_'; "
+            "at most 100 characters)",
+        )
+    return repo
+
+
+def _check_environment(spec: str, environment: str) -> str:
+    bad = (
+        not environment
+        or len(environment) > _ENV_MAX
+        or environment != environment.strip()
+        or any(ord(c) < 32 or ord(c) == 127 for c in environment)
+        or "?" in environment
+        or "#" in environment
+    )
+    if bad:
+        raise _bad_target(
+            spec,
+            f"{environment!r} is not an environment name (1 to {_ENV_MAX} printable "
+            "characters, no surrounding spaces, no '?' or '#')",
+        )
+    return environment
+
+
+def parse_target(spec: str) -> Target:
+    """Parse and validate a target spec; ConfigError("target", spec, ...) when it is invalid."""
+    if not isinstance(spec, str):
+        raise ConfigError("target", spec, f"expected {_TARGET_FORMS}")
+    text = spec.strip()
+    kind, colon, rest = text.partition(":")
+    kind = kind.strip().lower()
+    if not colon or kind not in KINDS:
+        raise _bad_target(spec, "unknown target kind")
+    location, question, query = rest.partition("?")
+    if question and kind != "org":
+        raise _bad_target(spec, "query options (?visibility=...) apply to org: targets only")
+    if kind in ("repo", "dependabot"):
+        parts = location.split("/")
+        if len(parts) != 2:
+            raise _bad_target(spec, f"{kind}: needs OWNER/REPO")
+        owner = _check_owner(spec, parts[0])
+        repo = _check_repo(spec, parts[1])
+        return Target(f"{kind}:{owner}/{repo}", kind, owner, repo)
+    if kind == "env":
+        # Environment names may contain slashes (review/feature-x), so split twice only.
+        parts = location.split("/", 2)
+        if len(parts) != 3:
+            raise _bad_target(spec, "env: needs OWNER/REPO/ENVIRONMENT")
+        owner = _check_owner(spec, parts[0])
+        repo = _check_repo(spec, parts[1])
+        environment = _check_environment(spec, parts[2])
+        return Target(f"env:{owner}/{repo}/{environment}", "env", owner, repo, environment)
+    owner = _check_owner(spec, location)
+    visibility, repositories = _parse_org_query(spec, query if question else None)
+    canonical = f"org:{owner}"
+    if visibility is not None:
+        canonical += f"?visibility={visibility}"
+    if repositories:
+        canonical += "&repositories=" + ",".join(repositories)
+    return Target(canonical, "org", owner, visibility=visibility, repositories=repositories)
+
+
+def _parse_org_query(spec: str, query: str | None) -> tuple[str | None, tuple[str, ...]]:
+    if query is None:
+        return None, ()
+    options: dict[str, str] = {}
+    for pair in query.split("&"):
+        key, equals, value = pair.partition("=")
+        key = key.strip()
+        if key not in ("visibility", "repositories"):
+            raise _bad_target(spec, f"unknown org option {key!r} (visibility, repositories)")
+        if not equals or not value.strip():
+            raise _bad_target(spec, f"org option {key!r} needs a value")
+        if key in options:
+            raise _bad_target(spec, f"org option {key!r} is given twice")
+        options[key] = value.strip()
+    visibility = options.get("visibility")
+    if visibility is not None and visibility not in VISIBILITIES:
+        raise _bad_target(spec, f"visibility must be one of {', '.join(VISIBILITIES)}")
+    names: list[str] = []
+    if "repositories" in options:
+        for name in options["repositories"].split(","):
+            name = _check_repo(spec, name.strip())
+            if name.lower() not in (n.lower() for n in names):
+                names.append(name)
+    if names and visibility != "selected":
+        raise _bad_target(spec, "repositories= is only allowed with visibility=selected")
+    if visibility == "selected" and not names:
+        raise _bad_target(spec, "visibility=selected needs repositories=NAME,NAME")
+    return visibility, tuple(names)
+
+
+@dataclass(frozen=True)
+class TargetResult:
+    """What happened to one target in :meth:`GitHubClient.publish`."""
+
+    target: str
+    status: str  # "created" | "updated" | "failed"
+    error: str | None = None
+
+
+# --------------------------------------------------------------------------------------------
+# Plan
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _ScopeKey:
+    key_id: str
+    key: str
+
+
+@dataclass(frozen=True)
+class _Write:
+    target: Target
+    key_path: str
+    secret_path: str
+    visibility: str | None = None
+    selected_repository_ids: tuple[int, ...] | None = None
+
+
+@dataclass(frozen=True)
+class PublishPlan:
+    """Everything :meth:`GitHubClient.publish` needs, gathered by the pre-flight reads.
+
+    Opaque to callers: build it with :meth:`GitHubClient.preflight` only.
+    """
+
+    secret_name: str
+    writes: tuple[_Write, ...]
+    keys: Mapping[tuple[str, ...], _ScopeKey] = field(repr=False)
+
+    @property
+    def targets(self) -> tuple[str, ...]:
+        return tuple(w.target.spec for w in self.writes)
+
+
+def seal(public_key: str, value: str) -> str:
+    """Seal ``value`` for a scope's base64 Curve25519 public key (crypto_box_seal, base64)."""
+    return _seal_with_pygithub(public_key, value)
+
+
+def _quote(segment: str) -> str:
+    return urllib.parse.quote(segment, safe="")
+
+
+def _repo_path(full_repo: str) -> str:
+    owner, _, name = full_repo.partition("/")
+    if not owner or not name or "/" in name:
+        raise ConfigError("repository", full_repo, "expected OWNER/REPO")
+    return f"/repos/{_quote(owner)}/{_quote(name)}"
+
+
+def _paths(target: Target, secret_name: str) -> tuple[str, str]:
+    """(public-key path, secret path) of a target."""
+    name = _quote(secret_name)
+    if target.kind == "org":
+        base = f"/orgs/{_quote(target.owner)}/actions/secrets"
+    else:
+        repo = _repo_path(f"{target.owner}/{target.repo}")
+        if target.kind == "repo":
+            base = f"{repo}/actions/secrets"
+        elif target.kind == "dependabot":
+            base = f"{repo}/dependabot/secrets"
+        else:
+            base = f"{repo}/environments/{_quote(target.environment or '')}/secrets"
+    return f"{base}/public-key", f"{base}/{name}"
+
+
+# --------------------------------------------------------------------------------------------
+# Errors
+# --------------------------------------------------------------------------------------------
+
+
+class VariableExists(GitHubStatusError):
+    """POST of a variable that already exists (409): update it instead."""
+
+
+class VariableNotFound(GitHubStatusError):
+    """PATCH of a variable that does not exist (404): create it instead."""
+
+
+@dataclass
+class _Reply:
+    status: int
+    headers: dict[str, str]
+    data: Any
+
+    @property
+    def message(self) -> str:
+        if isinstance(self.data, dict):
+            message = str(self.data.get("message") or "")
+            details = []
+            for item in self.data.get("errors") or []:
+                if isinstance(item, dict) and item.get("message"):
+                    details.append(str(item["message"]))
+                elif isinstance(item, str):
+                    details.append(item)
+            if details:
+                message = f"{message} ({'; '.join(details)})" if message else "; ".join(details)
+            return message or "no message"
+        return "no message"
+
+
+def _is_rate_limited(reply: _Reply) -> bool:
+    if reply.status not in (403, 429):
+        return False
+    if reply.status == 429 or reply.headers.get("retry-after"):
+        return True
+    if reply.headers.get("x-ratelimit-remaining") == "0":
+        return True
+    return "rate limit" in reply.message.lower()
+
+
+def _rate_limit_wait(reply: _Reply, now: float) -> float:
+    """Seconds GitHub asks us to wait before retrying a rate-limited request."""
+    retry_after = reply.headers.get("retry-after")
+    if retry_after:
+        retry_after = retry_after.strip()
+        if retry_after.isdigit():
+            return float(retry_after)
+        try:
+            moment = email.utils.parsedate_to_datetime(retry_after)
+        except (TypeError, ValueError):
+            moment = None
+        if moment is not None:
+            return max(0.0, moment.timestamp() - now)
+    reset = reply.headers.get("x-ratelimit-reset")
+    if reply.headers.get("x-ratelimit-remaining") == "0" and reset:
+        try:
+            # +1: the reset second is not precise, so wait until it has surely passed.
+            return max(0.0, float(reset) - now) + 1.0
+        except ValueError:
+            pass
+    return SECONDARY_RATE_WAIT
+
+
+# --------------------------------------------------------------------------------------------
+# Client
+# --------------------------------------------------------------------------------------------
+
+
+class GitHubClient:
+    """GitHub REST calls the engine and the webhook make, with pacing, retries and clear errors."""
+
+    def __init__(
+        self,
+        token: str,
+        base_url: str | None = None,
+        *,
+        timeout: float = 15,
+        retries: int = 3,
+        write_interval: float = 1.0,
+        read_interval: float = 0.0,
+        max_rate_limit_wait: float = 300.0,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if not token or not token.strip():
+            raise ConfigError(
+                "github-token", None, f"GITHUB_TOKEN is empty; it must be {_NEED_SECRETS}"
+            )
+        if retries < 0:
+            raise ConfigError("retries", retries, "must be 0 or more")
+        self.base_url = (base_url or os.environ.get("GITHUB_API_URL") or DEFAULT_API_URL).rstrip(
+            "/"
+        )
+        self.requests_made = 0
+        self._retries = retries
+        self._max_rate_limit_wait = max_rate_limit_wait
+        self._sleep = sleep
+        self._timeout = timeout
+        # PyGithub takes whole seconds; round up so a timeout is never shorter than asked.
+        self._requester = Requester(
+            auth=Auth.Token(token.strip()),
+            base_url=self.base_url,
+            timeout=max(1, math.ceil(timeout)),
+            user_agent=USER_AGENT,
+            per_page=100,
+            verify=True,
+            retry=0,
+            pool_size=None,
+            seconds_between_requests=read_interval or None,
+            seconds_between_writes=write_interval or None,
+        )
+
+    @classmethod
+    def from_app(
+        cls,
+        app_id: int,
+        private_key: str,
+        repo: str,
+        base_url: str | None = None,
+        **options: Any,
+    ) -> GitHubClient:
+        """A client authenticated as the GitHub App's installation on ``repo`` ("owner/name").
+
+        The installation token lives one hour; build a new client per job or request.
+        """
+        base = (base_url or os.environ.get("GITHUB_API_URL") or DEFAULT_API_URL).rstrip("/")
+        owner, _, name = repo.partition("/")
+        _repo_path(repo)  # validates the form
+        try:
+            auth = Auth.AppAuth(app_id, private_key)
+            integration = GithubIntegration(
+                auth=auth,
+                base_url=base,
+                timeout=max(1, math.ceil(float(options.get("timeout", 15)))),
+                retry=0,
+                user_agent=USER_AGENT,
+            )
+            installation = integration.get_repo_installation(owner, name)
+            token = integration.get_access_token(installation.id).token
+        except GithubException as exc:
+            message = exc.message or (
+                exc.data.get("message") if isinstance(exc.data, dict) else None
+            )
+            raise GitHubAuthError(
+                str(message or "GitHub App authentication failed"),
+                status=exc.status,
+                hint=(
+                    f"check the app id and private key, and that the app is installed on {repo} "
+                    "with the permissions it needs"
+                ),
+            ) from None
+        except requests.RequestException as exc:
+            raise GitHubTransportError(f"no answer from {base}: {type(exc).__name__}") from None
+        except (ValueError, TypeError) as exc:
+            # PyJWT/cryptography refuse a malformed key before any request is sent.
+            raise ConfigError(
+                "github-app-private-key", None, f"not a usable PEM RSA private key ({exc})"
+            ) from None
+        client = cls(token, base, **options)
+        client.requests_made += 2
+        return client
+
+    # ----------------------------------------------------------------------------------------
+    # transport
+    # ----------------------------------------------------------------------------------------
+
+    def _request(
+        self,
+        verb: str,
+        path: str,
+        *,
+        body: Any = None,
+        query: dict[str, Any] | None = None,
+        idempotent: bool,
+    ) -> _Reply:
+        attempt = 0
+        while True:
+            try:
+                self.requests_made += 1
+                status, headers, text = self._requester.requestJson(
+                    verb, path, parameters=query, input=body
+                )
+            except requests.RequestException as exc:
+                if idempotent and attempt < self._retries:
+                    self._backoff(attempt, f"{verb} {path}: {type(exc).__name__}")
+                    attempt += 1
+                    continue
+                kind = "timed out" if isinstance(exc, requests.Timeout) else "failed"
+                raise GitHubTransportError(
+                    f"request {kind} ({type(exc).__name__}) after {attempt + 1} attempt(s)",
+                    method=verb,
+                    path=path,
+                    hint=f"check that {self.base_url} is reachable; timeout {self._timeout}s",
+                ) from None
+            reply = _Reply(status, {k.lower(): str(v) for k, v in headers.items()}, _json(text))
+            if _is_rate_limited(reply):
+                wait = _rate_limit_wait(reply, time.time())
+                if attempt >= self._retries or wait > self._max_rate_limit_wait:
+                    raise GitHubStatusError(
+                        reply.message,
+                        method=verb,
+                        path=path,
+                        status=status,
+                        hint=(
+                            f"rate limited by GitHub, which asks to wait {wait:.0f}s; gave up "
+                            f"after {attempt + 1} attempt(s): run again later"
+                        ),
+                    )
+                log.warning(
+                    "GitHub rate limit on %s %s (HTTP %s): waiting %.1fs", verb, path, status, wait
+                )
+                self._sleep(wait)
+                attempt += 1
+                continue
+            if status >= 500 and idempotent and attempt < self._retries:
+                self._backoff(attempt, f"{verb} {path}: HTTP {status}")
+                attempt += 1
+                continue
+            return reply
+
+    def _backoff(self, attempt: int, what: str) -> None:
+        wait = min(0.5 * 2**attempt, 8.0)
+        log.warning("GitHub %s; retrying in %.1fs", what, wait)
+        self._sleep(wait)
+
+    def _fail(self, reply: _Reply, verb: str, path: str, need: str) -> GitHubError:
+        """The error for an unexpected answer, with the fix for auth-shaped ones."""
+        message = reply.message
+        if reply.status == 401:
+            return GitHubAuthError(
+                message,
+                method=verb,
+                path=path,
+                status=401,
+                hint=f"the token is invalid, expired or revoked; GITHUB_TOKEN must be {need}",
+            )
+        if reply.status == 403:
+            if "not accessible by integration" in message.lower():
+                hint = f"{_DEFAULT_TOKEN}; use {need}"
+            else:
+                hint = f"the token lacks a permission; use {need}"
+            return GitHubAuthError(message, method=verb, path=path, status=403, hint=hint)
+        if reply.status == 404:
+            return GitHubAuthError(
+                message,
+                method=verb,
+                path=path,
+                status=404,
+                hint=(
+                    "it does not exist, or the token cannot see it (GitHub answers 404 then): "
+                    f"check the spelling, and that the token covers it; use {need}"
+                ),
+            )
+        return GitHubStatusError(message, method=verb, path=path, status=reply.status)
+
+    # ----------------------------------------------------------------------------------------
+    # secrets
+    # ----------------------------------------------------------------------------------------
+
+    def preflight(self, targets: Sequence[Target], secret_name: str) -> PublishPlan:
+        """Read what publishing needs; raise with the fix before anything is written.
+
+        Requests: one public-key GET per distinct scope; for an org target without a
+        visibility, one GET of the existing secret (plus its repository list when it is
+        ``selected``); for ``selected`` targets one repository GET per name.
+        """
+        validate_secret_name(secret_name)
+        if not targets:
+            raise ConfigError("target", None, "at least one target is required")
+        seen: dict[tuple[str, ...], str] = {}
+        for target in targets:
+            if target.scope in seen:
+                raise ConfigError(
+                    "target",
+                    target.spec,
+                    f"names the same secret location as {seen[target.scope]}; list it once",
+                )
+            seen[target.scope] = target.spec
+        keys: dict[tuple[str, ...], _ScopeKey] = {}
+        writes: list[_Write] = []
+        problems: list[tuple[Target, GitHubError]] = []
+        for target in targets:
+            key_path, secret_path = _paths(target, secret_name)
+            try:
+                keys[target.scope] = self._public_key(target, key_path)
+                visibility, ids = (None, None)
+                if target.kind == "org":
+                    visibility, ids = self._org_scope(target, secret_name, secret_path)
+                writes.append(_Write(target, key_path, secret_path, visibility, ids))
+            except GitHubError as exc:
+                if isinstance(exc, GitHubTransportError) or exc.status == 401:
+                    raise  # nothing else can work either
+                problems.append((target, exc))
+        if problems:
+            if len(problems) == 1:
+                raise problems[0][1]
+            kind = (
+                GitHubAuthError
+                if all(isinstance(e, GitHubAuthError) for _, e in problems)
+                else GitHubError
+            )
+            raise kind(
+                f"{len(problems)} targets cannot be written: "
+                + " | ".join(f"{t.spec}: {e}" for t, e in problems)
+            )
+        return PublishPlan(secret_name, tuple(writes), keys)
+
+    def _public_key(self, target: Target, path: str) -> _ScopeKey:
+        reply = self._request("GET", path, idempotent=True)
+        if reply.status == 404 and target.kind == "env":
+            raise self._missing_environment(target, path, reply)
+        if reply.status != 200 or not isinstance(reply.data, dict):
+            raise self._fail(reply, "GET", path, _NEED_SECRETS)
+        key_id, key = reply.data.get("key_id"), reply.data.get("key")
+        try:
+            usable = (
+                isinstance(key_id, str)
+                and isinstance(key, str)
+                and len(base64.b64decode(key, validate=True)) == 32
+            )
+        except (binascii.Error, ValueError):
+            usable = False
+        if not usable:
+            raise GitHubStatusError(
+                "the public key GitHub returned is not a base64 Curve25519 key",
+                method="GET",
+                path=path,
+                status=reply.status,
+            )
+        return _ScopeKey(str(key_id), str(key))
+
+    def _missing_environment(self, target: Target, path: str, reply: _Reply) -> GitHubError:
+        """Tell a missing environment from a missing (or invisible) repository."""
+        repo_path = _repo_path(target.full_repo or "")
+        repo = self._request("GET", repo_path, idempotent=True)
+        if repo.status != 200:
+            return self._fail(repo, "GET", repo_path, _NEED_SECRETS)
+        return GitHubStatusError(
+            f"environment {target.environment!r} does not exist in {target.full_repo}",
+            method="GET",
+            path=path,
+            status=404,
+            hint=(
+                f"create it under Settings > Environments of {target.full_repo}, or fix the "
+                'target (a fine-grained token also needs repository "Environments: read")'
+            ),
+        )
+
+    def _org_scope(
+        self, target: Target, secret_name: str, secret_path: str
+    ) -> tuple[str, tuple[int, ...] | None]:
+        """The visibility and repository ids to send with an organization secret."""
+        if target.visibility == "selected":
+            return "selected", tuple(self._repo_id(target.owner, n) for n in target.repositories)
+        if target.visibility is not None:
+            return target.visibility, None
+        # Keep what the secret has: GitHub resets visibility and selected repositories on a PUT
+        # that does not send them back.
+        reply = self._request("GET", secret_path, idempotent=True)
+        if reply.status == 404:
+            return "private", None
+        if reply.status != 200 or not isinstance(reply.data, dict):
+            raise self._fail(reply, "GET", secret_path, _NEED_SECRETS)
+        visibility = str(reply.data.get("visibility") or "private")
+        if visibility != "selected":
+            return visibility, None
+        return "selected", self._selected_ids(secret_path + "/repositories")
+
+    def _selected_ids(self, path: str) -> tuple[int, ...]:
+        ids: list[int] = []
+        page = 1
+        while True:
+            reply = self._request(
+                "GET", path, query={"per_page": 100, "page": page}, idempotent=True
+            )
+            if reply.status != 200 or not isinstance(reply.data, dict):
+                raise self._fail(reply, "GET", path, _NEED_SECRETS)
+            batch = reply.data.get("repositories") or []
+            ids.extend(int(r["id"]) for r in batch)
+            if not batch or len(ids) >= int(reply.data.get("total_count") or 0):
+                return tuple(ids)
+            page += 1
+
+    def _repo_id(self, owner: str, name: str) -> int:
+        path = _repo_path(f"{owner}/{name}")
+        reply = self._request("GET", path, idempotent=True)
+        if reply.status != 200 or not isinstance(reply.data, dict):
+            raise self._fail(reply, "GET", path, _NEED_SECRETS + ' and "Metadata: read"')
+        return int(reply.data["id"])
+
+    def publish(self, plan: PublishPlan, value: str) -> list[TargetResult]:
+        """Seal ``value`` per scope and PUT it to every planned target, one after another.
+
+        A failed target is reported in its result and the others are still written.
+        """
+        results: list[TargetResult] = []
+        for write in plan.writes:
+            try:
+                status = self._put_secret(plan, write, value)
+            except GitHubError as exc:
+                log.error(
+                    "secret %s not written to %s: %s", plan.secret_name, write.target.spec, exc
+                )
+                results.append(TargetResult(write.target.spec, "failed", str(exc)))
+                continue
+            log.info("secret %s %s at %s", plan.secret_name, status, write.target.spec)
+            results.append(TargetResult(write.target.spec, status))
+        return results
+
+    def _put_secret(self, plan: PublishPlan, write: _Write, value: str) -> str:
+        key = plan.keys[write.target.scope]
+        refreshed = False
+        while True:
+            body: dict[str, Any] = {"encrypted_value": seal(key.key, value), "key_id": key.key_id}
+            if write.target.kind == "org":
+                body["visibility"] = write.visibility or "private"
+                if write.selected_repository_ids is not None:
+                    body["selected_repository_ids"] = list(write.selected_repository_ids)
+            reply = self._request("PUT", write.secret_path, body=body, idempotent=True)
+            if reply.status == 201:
+                return "created"
+            if reply.status == 204:
+                return "updated"
+            if reply.status == 422 and not refreshed:
+                # GitHub may have rotated the scope's key since the pre-flight read.
+                key = self._public_key(write.target, write.key_path)
+                refreshed = True
+                continue
+            raise self._fail(reply, "PUT", write.secret_path, _NEED_SECRETS)
+
+    # ----------------------------------------------------------------------------------------
+    # variables
+    # ----------------------------------------------------------------------------------------
+
+    def get_variable(self, repo: str, name: str) -> str | None:
+        """The value of repository Actions variable ``name``; None when it does not exist."""
+        path = f"{_repo_path(repo)}/actions/variables/{_quote(name)}"
+        reply = self._request("GET", path, idempotent=True)
+        if reply.status == 404:
+            return None
+        if reply.status != 200 or not isinstance(reply.data, dict):
+            raise self._fail(reply, "GET", path, _NEED_VARIABLES)
+        return str(reply.data.get("value", ""))
+
+    def create_variable(self, repo: str, name: str, value: str) -> None:
+        """POST a new variable; VariableExists (409) when it is already there."""
+        validate_secret_name(name, "state-variable")
+        path = f"{_repo_path(repo)}/actions/variables"
+        # Not retried on 5xx: a create that did land would come back as 409 and mislead.
+        reply = self._request("POST", path, body={"name": name, "value": value}, idempotent=False)
+        if reply.status == 201:
+            return
+        if reply.status == 409:
+            raise VariableExists(
+                reply.message, method="POST", path=path, status=409, hint="update it instead"
+            )
+        raise self._fail(reply, "POST", path, _NEED_VARIABLES)
+
+    def update_variable(self, repo: str, name: str, value: str) -> None:
+        """PATCH an existing variable; VariableNotFound (404) when it is missing."""
+        path = f"{_repo_path(repo)}/actions/variables/{_quote(name)}"
+        reply = self._request("PATCH", path, body={"name": name, "value": value}, idempotent=True)
+        if reply.status in (200, 204):
+            return
+        if reply.status == 404:
+            # Tell "no such variable" from "no such repository / no access".
+            probe = self._request("GET", _repo_path(repo), idempotent=True)
+            if probe.status == 200:
+                raise VariableNotFound(
+                    reply.message, method="PATCH", path=path, status=404, hint="create it first"
+                )
+        raise self._fail(reply, "PATCH", path, _NEED_VARIABLES)
+
+    # ----------------------------------------------------------------------------------------
+    # webhook helpers
+    # ----------------------------------------------------------------------------------------
+
+    def dispatch_workflow(
+        self, repo: str, workflow: str, ref: str, inputs: dict[str, str]
+    ) -> str | None:
+        """Start ``workflow`` (file name or id) on ``ref``; the run's URL when GitHub tells it."""
+        path = f"{_repo_path(repo)}/actions/workflows/{_quote(str(workflow))}/dispatches"
+        body = {"ref": ref, "inputs": dict(inputs), "return_run_details": True}
+        # Never retried on 5xx: a dispatch that landed would start a second rotation.
+        reply = self._request("POST", path, body=body, idempotent=False)
+        if reply.status == 204:
+            return None
+        if reply.status == 200:
+            data = reply.data if isinstance(reply.data, dict) else {}
+            url = data.get("html_url")
+            return str(url) if url else None
+        raise self._fail(reply, "POST", path, _NEED_DISPATCH)
+
+    def collaborator_permission(self, repo: str, username: str) -> str:
+        """The user's role on ``repo``: admin, maintain, write, triage, read or none."""
+        path = f"{_repo_path(repo)}/collaborators/{_quote(username)}/permission"
+        reply = self._request("GET", path, idempotent=True)
+        if reply.status != 200 or not isinstance(reply.data, dict):
+            raise self._fail(reply, "GET", path, _NEED_METADATA)
+        # ``permission`` folds maintain into write and triage into read; ``role_name`` does not
+        # (it may also be a custom role, which then counts as its base permission).
+        role = str(reply.data.get("role_name") or "")
+        if role in PERMISSIONS:
+            return role
+        permission = str(reply.data.get("permission") or "none")
+        return permission if permission in PERMISSIONS else "none"
+
+    def create_issue_comment(self, repo: str, number: int, body: str) -> None:
+        path = f"{_repo_path(repo)}/issues/{int(number)}/comments"
+        reply = self._request("POST", path, body={"body": body}, idempotent=False)
+        if reply.status != 201:
+            raise self._fail(reply, "POST", path, _NEED_ISSUES)
+
+    def add_reaction(self, repo: str, comment_id: int, content: str) -> None:
+        if content not in REACTIONS:
+            raise ConfigError("reaction", content, f"one of {', '.join(REACTIONS)}")
+        path = f"{_repo_path(repo)}/issues/comments/{int(comment_id)}/reactions"
+        # Adding the same reaction twice is harmless (GitHub answers 200), so it may be retried.
+        reply = self._request("POST", path, body={"content": content}, idempotent=True)
+        if reply.status not in (200, 201):
+            raise self._fail(reply, "POST", path, _NEED_ISSUES)
+
+
+def _json(text: str) -> Any:
+    if not text:
+        return None
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None
