@@ -51,13 +51,18 @@ class ActiveKey:
     hash: str
     created_at: datetime
     activated_at: datetime
+    targets: tuple[str, ...] = ()  # the targets it reached; a new target triggers a rotation
 
 
 @dataclass(frozen=True)
 class RetiringKey:
     hash: str
     superseded_at: datetime
-    revoke_at: datetime | None  # None: when the next rotation completes (next-rotation mode)
+    revoke_at: datetime | None  # None: see ``pending``
+    # True: it may sit in some targets after a run that died while publishing, so it waits for
+    # a newer key to reach every target before its revoke time is set. False with no revoke_at:
+    # next-rotation mode, deleted when the next rotation completes.
+    pending: bool = False
     attempts: int = 0
 
 
@@ -185,6 +190,8 @@ def _load(kind: Any, data: Any) -> Any:
     if not isinstance(data, dict):
         raise StateError(f"{kind.__name__} is not an object")
     fields = dict(data)
+    if "targets" in fields:
+        fields["targets"] = tuple(fields["targets"])
     for name in _TIME_FIELDS & fields.keys():
         fields[name] = parse_iso(fields[name], name)
     if kind is InFlight and fields.get("step") not in STEPS:

@@ -1,0 +1,70 @@
+"""GitHub Actions I/O: masks, log commands, outputs and the job summary, in one place.
+
+Only active when ``GITHUB_ACTIONS=true``: anywhere else an ``::add-mask::`` line would itself
+print the secret. Escaping follows the official toolkit (``@actions/core``: ``escapeData`` and
+``escapeProperty``), outputs use a random heredoc delimiter as ``core.setOutput`` does.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import sys
+from collections.abc import Mapping
+from typing import TextIO
+
+
+def on_actions(env: Mapping[str, str] | None = None) -> bool:
+    return (os.environ if env is None else env).get("GITHUB_ACTIONS") == "true"
+
+
+def escape_data(text: str) -> str:
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def escape_property(text: str) -> str:
+    return escape_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+class Actions:
+    """Writes workflow commands to ``stream`` and files named by the runner's variables."""
+
+    def __init__(self, env: Mapping[str, str] | None = None, stream: TextIO | None = None) -> None:
+        self.env = os.environ if env is None else env
+        self.stream = stream or sys.stdout
+        self.enabled = on_actions(self.env)
+
+    def _command(self, name: str, message: str, **props: str) -> None:
+        if not self.enabled:
+            return
+        shown = ",".join(f"{k}={escape_property(v)}" for k, v in props.items())
+        head = f"::{name} {shown}::" if shown else f"::{name}::"
+        self.stream.write(head + escape_data(message) + "\n")
+        self.stream.flush()
+
+    def mask(self, value: str) -> None:
+        if value:
+            self._command("add-mask", value)
+
+    def warning(self, message: str, title: str | None = None) -> None:
+        self._command("warning", message, **({"title": title} if title else {}))
+
+    def error(self, message: str, title: str | None = None) -> None:
+        self._command("error", message, **({"title": title} if title else {}))
+
+    def set_output(self, name: str, value: str) -> None:
+        path = self.env.get("GITHUB_OUTPUT")
+        if not self.enabled or not path:
+            return
+        delimiter = f"ghadelimiter_{secrets.token_hex(16)}"
+        if delimiter in value or delimiter in name:  # pragma: no cover - 128 random bits
+            raise ValueError("output collides with its delimiter")
+        with open(path, "a", encoding="utf-8") as handle:
+            handle.write(f"{name}<<{delimiter}\n{value}\n{delimiter}\n")
+
+    def summary(self, markdown: str) -> None:
+        path = self.env.get("GITHUB_STEP_SUMMARY")
+        if not self.enabled or not path:
+            return
+        with open(path, "a", encoding="utf-8") as handle:
+            handle.write(markdown.rstrip("\n") + "\n")

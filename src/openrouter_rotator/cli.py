@@ -1,0 +1,214 @@
+"""Command line: ``rotate``, ``status``, ``demo`` and ``sandbox``. Parsing and rendering only.
+
+Exit codes: 0 success (rotated, or nothing due); 1 the run failed (nothing lost; the message
+says what to do); 2 invalid configuration or usage (nothing was sent that changes anything).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import sys
+from collections.abc import Mapping, Sequence
+from typing import Any, NoReturn
+
+from . import __version__
+from .actions import Actions
+from .config import Config, add_options, parse_config
+from .errors import ConfigError, RotatorError
+from .github import GitHubClient
+from .openrouter import OpenRouterClient
+from .rotation import RotationFailed, Rotator, RunResult
+from .state import VariableStore, iso
+
+log = logging.getLogger("openrouter_rotator")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line on stderr and exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="openrouter-rotator",
+        description="Rotate an OpenRouter API key with zero downtime and keep it sealed in "
+        "GitHub Actions secrets.",
+        epilog="Secrets come from the environment only: OPENROUTER_MANAGEMENT_KEY, GITHUB_TOKEN, "
+        "ROTATOR_ALERT_WEBHOOK_SECRET. Endpoints: OPENROUTER_BASE_URL, GITHUB_API_URL.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    commands.required = True
+    rotate = commands.add_parser("rotate", help="rotate if due (or --force), finish or clean "
+                                 "up interrupted work, revoke keys whose time has come")
+    add_options(rotate)
+    status = commands.add_parser("status", help="show state, next due time and usage; "
+                                 "changes nothing")
+    add_options(status)
+    commands.add_parser("demo", help="full walk-through against the built-in sandbox, "
+                        "no credentials needed")
+    sandbox = commands.add_parser("sandbox", help="serve the local OpenRouter + GitHub "
+                                  "stand-ins")
+    sandbox.add_argument("--port", type=int, default=8799, help="port on 127.0.0.1 (default "
+                         "8799; 0 picks a free one)")
+    return parser
+
+
+def _float_env(env: Mapping[str, str], name: str, default: float) -> float:
+    text = env.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        raise ConfigError(name, text, "a number of seconds") from None
+    if value < 0:
+        raise ConfigError(name, text, "a number of seconds, 0 or more")
+    return value
+
+
+def build_rotator(config: Config, env: Mapping[str, str], actions: Actions) -> Rotator:
+    openrouter = OpenRouterClient(config.credentials.management_key, config.openrouter_base_url)
+    github = GitHubClient(
+        config.credentials.github_token,
+        config.github_api_url,
+        # GitHub asks for >= 1 s between writes in bulk; a local sandbox needs no pacing.
+        write_interval=_float_env(env, "ROTATOR_GITHUB_WRITE_INTERVAL", 1.0),
+    )
+    store = VariableStore(github, config.state_repository, config.state_variable)
+    return Rotator(config, openrouter, github, store, on_secret=actions.mask)
+
+
+def money(value: float | None) -> str:
+    return "unlimited" if value is None else f"${value:,.2f}"
+
+
+def render_text(result: RunResult, command: str, secret_name: str) -> str:
+    lines: list[str] = []
+    short = (lambda h: h[:12] if h else "-")  # noqa: E731
+    if command == "status":
+        lines.append(f"active key: {short(result.key_hash)}"
+                     + (f" since {iso(result.active_since)}" if result.active_since else ""))
+        lines.append(f"state: {result.reason}")
+        if result.in_flight:
+            lines.append(f"interrupted rotation: {result.in_flight} (the next run finishes it)")
+    elif result.rotated:
+        prefix = "dry run: " if result.dry_run else ""
+        lines.append(f"{prefix}rotated: {secret_name} now holds key {short(result.key_hash)} "
+                     f"({result.reason})")
+        if result.previous_key_hash:
+            lines.append(f"previous key: {short(result.previous_key_hash)}")
+    else:
+        lines.append(f"{'dry run: ' if result.dry_run else ''}no rotation: {result.reason}")
+    if command != "status":
+        for outcome in result.targets:
+            error = f" ({outcome.error})" if outcome.error else ""
+            lines.append(f"  {outcome.target:<44} {outcome.status}{error}")
+    if result.revoked:
+        lines.append("revoked: " + ", ".join(short(h) for h in result.revoked))
+    for retiring in result.retiring:
+        until = iso(retiring.revoke_at) if retiring.revoke_at else (
+            "a newer key reaches every target" if retiring.pending else "the next rotation")
+        lines.append(f"retiring: {short(retiring.hash)} until {until}")
+    lines.append("next rotation: " + (iso(result.next_rotation_at) or "only when forced"))
+    if result.usage:
+        percent = result.usage.percent_used
+        lines.append(
+            f"usage: {money(result.usage.limit_remaining)} left of {money(result.usage.limit)}"
+            + (f" ({percent:g}% used)" if percent is not None else "")
+        )
+    for problem in result.problems:
+        lines.append(f"problem: {problem}")
+    return "\n".join(lines)
+
+
+def _emit(result: RunResult, args: argparse.Namespace, config: Config, out: Any) -> None:
+    if config.json:
+        out.write(json.dumps(result.to_json(with_targets=args.command == "rotate")) + "\n")
+    else:
+        out.write(render_text(result, args.command, config.secret_name) + "\n")
+
+
+def run_engine(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    actions = Actions(env)
+    management = env.get("OPENROUTER_MANAGEMENT_KEY") or env.get("OPENROUTER_PROVISIONING_KEY")
+    for secret in (management, env.get("GITHUB_TOKEN"), env.get("ROTATOR_ALERT_WEBHOOK_SECRET")):
+        actions.mask(secret or "")
+    config = parse_config(vars(args), env)
+    rotator = build_rotator(config, env, actions)
+    try:
+        result = rotator.status() if args.command == "status" else rotator.run()
+    except RotationFailed as failure:
+        _emit(failure.result, args, config, sys.stdout)
+        raise
+    _emit(result, args, config, sys.stdout)
+    if result.usage_alert and result.usage and result.usage.percent_used is not None:
+        message = (f"{config.secret_name}: the active key has used {result.usage.percent_used:g}%"
+                   f" of its limit (threshold {config.usage_alert_threshold:g}%)")
+        actions.warning(message, title="OpenRouter key usage")
+        if not actions.enabled:
+            print(f"warning: {message}", file=sys.stderr)
+    for problem in result.problems:
+        print(f"error: {problem}", file=sys.stderr)
+    return 0 if result.ok else 1
+
+
+def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:
+    env = os.environ if env is None else env
+    logging.basicConfig(level=logging.INFO if env.get("ROTATOR_VERBOSE") else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "demo":
+            from .demo import run_demo
+
+            return run_demo()
+        if args.command == "sandbox":
+            return serve_sandbox(args.port)
+        return run_engine(args, env)
+    except ConfigError as exc:
+        print(f"openrouter-rotator: error: {exc}", file=sys.stderr)
+        return 2
+    except RotatorError as exc:
+        print(f"openrouter-rotator: error: {exc}", file=sys.stderr)
+        Actions(env).error(str(exc), title="OpenRouter key rotation failed")
+        return exc.exit_code
+    except KeyboardInterrupt:
+        return 130
+
+
+def serve_sandbox(port: int) -> int:
+    from .sandbox import Sandbox
+
+    if not 0 <= port <= 65535:
+        raise ConfigError("--port", port, "a port number from 0 to 65535")
+    try:
+        box = Sandbox(port=port)
+    except OSError as exc:
+        raise ConfigError("--port", port, f"cannot listen there ({exc.strerror}); try --port 0"
+                          ) from None
+    env = box.env()
+    print("openrouter-rotator sandbox: local OpenRouter and GitHub stand-ins (not real services)")
+    print(f"listening on {box.url}  (Ctrl-C stops it)\n")
+    print("Point the CLI at it:")
+    for name, value in env.items():
+        print(f"  export {name}={value}")
+    print("  export ROTATOR_GITHUB_WRITE_INTERVAL=0")
+    print("  openrouter-rotator rotate --state-repository octo-org/app --target repo:octo-org/app")
+    sys.stdout.flush()
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    try:
+        box.server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
