@@ -1,6 +1,10 @@
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 
@@ -11,3 +15,81 @@ from openrouter_rotator.sandbox import Sandbox
 def sandbox() -> Iterator[Sandbox]:
     with Sandbox() as box:
         yield box
+
+
+# -- GitHub: every exchange with the GitHub stand-in checked against the official description --
+
+
+@dataclass
+class GitHubContractReport:
+    """How many request/response pairs were validated, and how."""
+
+    documented: int = 0  # request and response validated by openapi-core
+    error_shape: int = 0  # request validated; an undocumented error status checked as basic-error
+    operations: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def total(self) -> int:
+        return self.documented + self.error_shape
+
+
+GITHUB_CONTRACT_TOTAL = GitHubContractReport()
+
+
+def check_github_exchanges(exchanges: list[Any]) -> GitHubContractReport:
+    """Validate the stand-in's exchanges (``GitHubStandIn.exchanges``) against the spec.
+
+    Many GitHub operations list only their success codes (a secret PUT lists 201 and 204), yet
+    GitHub answers them with 401, 403, 404 or 422 too. Those answers are checked against the
+    spec's own error schemas (``validation-error`` for 422, ``basic-error`` otherwise).
+    """
+    import jsonschema
+    from openapi_core.templating.responses.exceptions import ResponseNotFound
+
+    from .contract import GITHUB_SPEC, openapi, spec_request, spec_response
+
+    api = openapi(GITHUB_SPEC)
+    schemas = api.spec.contents()["components"]["schemas"]
+    report = GitHubContractReport()
+    for ex in exchanges:
+        query = ("?" + urlencode(ex.query)) if ex.query else ""
+        request = spec_request(
+            ex.method, f"http://sandbox/github{ex.path}{query}", ex.headers, ex.body
+        )
+        api.validate_request(request)
+        response = spec_response(
+            ex.status,
+            {"content-type": "application/json", **ex.response_headers} if ex.response_body else {},
+            ex.response_body,
+        )
+        try:
+            api.validate_response(request, response)
+            report.documented += 1
+        except ResponseNotFound:
+            if ex.status < 400:
+                raise
+            schema = schemas["validation-error" if ex.status == 422 else "basic-error"]
+            jsonschema.validate(json.loads(ex.response_body), schema)
+            report.error_shape += 1
+        op = f"{ex.method} {ex.path} {ex.status}"
+        report.operations[op] = report.operations.get(op, 0) + 1
+    GITHUB_CONTRACT_TOTAL.documented += report.documented
+    GITHUB_CONTRACT_TOTAL.error_shape += report.error_shape
+    return report
+
+
+@pytest.fixture
+def github_sandbox(sandbox: Sandbox) -> Iterator[Sandbox]:
+    """The sandbox, with every GitHub exchange of the test validated against the spec after it."""
+    yield sandbox
+    check_github_exchanges(sandbox.github.exchanges)
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    total = GITHUB_CONTRACT_TOTAL
+    if total.total:
+        terminalreporter.write_line(
+            f"GitHub contract: {total.total} request/response pairs validated "
+            f"({total.documented} against their documented response, "
+            f"{total.error_shape} undocumented error statuses against the error schemas)"
+        )

@@ -40,22 +40,35 @@ def test_defaults() -> None:
 
 
 def test_flag_wins_over_environment() -> None:
-    config = parse(["--key-name", "from-flag", "--no-auto-rotation"],
-                   {"ROTATOR_KEY_NAME": "from-env", "ROTATOR_AUTO_ROTATION": "true"})
+    config = parse(
+        ["--key-name", "from-flag", "--no-auto-rotation"],
+        {"ROTATOR_KEY_NAME": "from-env", "ROTATOR_AUTO_ROTATION": "true"},
+    )
     assert config.key.name == "from-flag"
     assert config.schedule.auto_rotation is False
 
 
 def test_environment_fills_in() -> None:
-    config = parse([], {
-        "ROTATOR_KEY_NAME": "svc", "ROTATOR_LIMIT": "25.5", "ROTATOR_LIMIT_RESET": "monthly",
-        "ROTATOR_INCLUDE_BYOK_IN_LIMIT": "true", "ROTATOR_EXPIRES_AFTER": "90d",
-        "ROTATOR_INTERVAL_DAYS": "7", "ROTATOR_ROTATE_AT": "03:30",
-        "ROTATOR_TIMEZONE": "Europe/London", "ROTATOR_REVOKE_AFTER": "next-rotation",
-        "ROTATOR_TARGETS": "repo:octo-org/app\nenv:octo-org/app/production\n\n",
-        "ROTATOR_FORCE": "true", "ROTATOR_REASON": "quarterly", "ROTATOR_JSON": "true",
-        "ROTATOR_USAGE_ALERT_THRESHOLD": "90", "ROTATOR_SECRET_NAME": "OR_KEY",
-    })
+    config = parse(
+        [],
+        {
+            "ROTATOR_KEY_NAME": "svc",
+            "ROTATOR_LIMIT": "25.5",
+            "ROTATOR_LIMIT_RESET": "monthly",
+            "ROTATOR_INCLUDE_BYOK_IN_LIMIT": "true",
+            "ROTATOR_EXPIRES_AFTER": "90d",
+            "ROTATOR_INTERVAL_DAYS": "7",
+            "ROTATOR_ROTATE_AT": "03:30",
+            "ROTATOR_TIMEZONE": "Europe/London",
+            "ROTATOR_REVOKE_AFTER": "next-rotation",
+            "ROTATOR_TARGETS": "repo:octo-org/app\nenv:octo-org/app/production\n\n",
+            "ROTATOR_FORCE": "true",
+            "ROTATOR_REASON": "quarterly",
+            "ROTATOR_JSON": "true",
+            "ROTATOR_USAGE_ALERT_THRESHOLD": "90",
+            "ROTATOR_SECRET_NAME": "OR_KEY",
+        },
+    )
     assert config.key.limit == 25.5 and config.key.limit_reset == "monthly"
     assert config.key.include_byok_in_limit and config.key.expires_after == timedelta(days=90)
     assert config.schedule.interval_days == 7 and config.schedule.rotate_at == time(3, 30)
@@ -79,39 +92,50 @@ def test_provisioning_key_alias() -> None:
     assert config.credentials.management_key == "alias"
 
 
-@pytest.mark.parametrize(("argv", "env", "option", "fragment"), [
-    (["--key-name", " "], {}, "--key-name", "non-empty"),
-    (["--key-name", "x" * 101], {}, "--key-name", "100"),
-    (["--limit", "0"], {}, "--limit", "greater than 0"),
-    (["--limit", "-5"], {}, "--limit", "greater than 0"),
-    (["--limit", "lots"], {}, "--limit", "number"),
-    (["--limit", "nan"], {}, "--limit", "number"),
-    (["--limit-reset", "monthly"], {}, "--limit-reset", "only together with --limit"),
-    (["--limit", "5", "--limit-reset", "yearly"], {}, "--limit-reset", "daily, weekly"),
-    (["--expires-after", "0"], {}, "--expires-after", "greater than 0"),
-    (["--expires-after", "soon"], {}, "--expires-after", "duration"),
-    (["--interval-days", "0"], {}, "--interval-days", "1 or more"),
-    (["--interval-days", "1.5"], {}, "--interval-days", "whole number"),
-    (["--rotate-at", "25:00"], {}, "rotate-at", "HH:MM"),
-    (["--timezone", "Mars/Olympus"], {}, "timezone", ""),
-    (["--revoke-after", "whenever"], {}, "--revoke-after", "duration"),
-    (["--secret-name", "GITHUB_KEY"], {}, "--secret-name", ""),
-    (["--secret-name", "1KEY"], {}, "--secret-name", ""),
-    (["--secret-name", "MY-KEY"], {}, "--secret-name", ""),
-    (["--target", "s3:bucket"], {}, "target", ""),
-    (["--target", "repo:octo-org/app", "--target", "repo:octo-org/app"], {}, "--target",
-     "once"),
-    (["--state-repository", "not a repo"], {}, "--state-repository", "OWNER/REPO"),
-    (["--usage-alert-threshold", "0"], {}, "--usage-alert-threshold", "percent"),
-    (["--usage-alert-threshold", "101"], {}, "--usage-alert-threshold", "percent"),
-    (["--alert-webhook-url", "ftp://x"], {}, "--alert-webhook-url", "http"),
-    (["--alert-webhook-url", "https://hooks.example/alerts"], {},
-     "ROTATOR_ALERT_WEBHOOK_SECRET", "signed"),
-    ([], {"ROTATOR_FORCE": "maybe"}, "ROTATOR_FORCE", "true or false"),
-    ([], {"OPENROUTER_MANAGEMENT_KEY": ""}, "OPENROUTER_MANAGEMENT_KEY", "management key"),
-    ([], {"GITHUB_TOKEN": ""}, "GITHUB_TOKEN", "PAT"),
-    ([], {"OPENROUTER_BASE_URL": "openrouter.ai"}, "OPENROUTER_BASE_URL", "URL"),
-])
+@pytest.mark.parametrize(
+    ("argv", "env", "option", "fragment"),
+    [
+        (["--key-name", " "], {}, "--key-name", "non-empty"),
+        (["--key-name", "x" * 101], {}, "--key-name", "100"),
+        (["--limit", "0"], {}, "--limit", "greater than 0"),
+        (["--limit", "-5"], {}, "--limit", "greater than 0"),
+        (["--limit", "lots"], {}, "--limit", "number"),
+        (["--limit", "nan"], {}, "--limit", "number"),
+        (["--limit-reset", "monthly"], {}, "--limit-reset", "only together with --limit"),
+        (["--limit", "5", "--limit-reset", "yearly"], {}, "--limit-reset", "daily, weekly"),
+        (["--expires-after", "0"], {}, "--expires-after", "greater than 0"),
+        (["--expires-after", "soon"], {}, "--expires-after", "duration"),
+        (["--interval-days", "0"], {}, "--interval-days", "1 or more"),
+        (["--interval-days", "1.5"], {}, "--interval-days", "whole number"),
+        (["--rotate-at", "25:00"], {}, "rotate-at", "HH:MM"),
+        (["--timezone", "Mars/Olympus"], {}, "timezone", ""),
+        (["--revoke-after", "whenever"], {}, "--revoke-after", "duration"),
+        (["--secret-name", "GITHUB_KEY"], {}, "--secret-name", ""),
+        (["--secret-name", "1KEY"], {}, "--secret-name", ""),
+        (["--secret-name", "MY-KEY"], {}, "--secret-name", ""),
+        (["--target", "s3:bucket"], {}, "target", ""),
+        (
+            ["--target", "repo:octo-org/app", "--target", "repo:octo-org/app"],
+            {},
+            "--target",
+            "once",
+        ),
+        (["--state-repository", "not a repo"], {}, "--state-repository", "OWNER/REPO"),
+        (["--usage-alert-threshold", "0"], {}, "--usage-alert-threshold", "percent"),
+        (["--usage-alert-threshold", "101"], {}, "--usage-alert-threshold", "percent"),
+        (["--alert-webhook-url", "ftp://x"], {}, "--alert-webhook-url", "http"),
+        (
+            ["--alert-webhook-url", "https://hooks.example/alerts"],
+            {},
+            "ROTATOR_ALERT_WEBHOOK_SECRET",
+            "signed",
+        ),
+        ([], {"ROTATOR_FORCE": "maybe"}, "ROTATOR_FORCE", "true or false"),
+        ([], {"OPENROUTER_MANAGEMENT_KEY": ""}, "OPENROUTER_MANAGEMENT_KEY", "management key"),
+        ([], {"GITHUB_TOKEN": ""}, "GITHUB_TOKEN", "PAT"),
+        ([], {"OPENROUTER_BASE_URL": "openrouter.ai"}, "OPENROUTER_BASE_URL", "URL"),
+    ],
+)
 def test_invalid_values_name_option_value_and_rule(argv, env, option, fragment) -> None:
     with pytest.raises(ConfigError) as info:
         parse(argv, env)
@@ -130,7 +154,13 @@ def test_missing_repository_outside_actions() -> None:
 
 
 def test_run_url_and_trigger_from_actions_environment() -> None:
-    config = parse([], {"GITHUB_SERVER_URL": "https://github.com", "GITHUB_RUN_ID": "42",
-                        "GITHUB_EVENT_NAME": "schedule"})
+    config = parse(
+        [],
+        {
+            "GITHUB_SERVER_URL": "https://github.com",
+            "GITHUB_RUN_ID": "42",
+            "GITHUB_EVENT_NAME": "schedule",
+        },
+    )
     assert config.run_url == "https://github.com/octo-org/app/actions/runs/42"
     assert config.trigger == "schedule"

@@ -41,13 +41,17 @@ def recorder() -> RecordingTransport:
 @pytest.fixture
 def client(sandbox: Sandbox, recorder: RecordingTransport, sleeps: Sleeps) -> OpenRouterClient:
     return OpenRouterClient(
-        sandbox.management_key, sandbox.openrouter_url, transport=recorder, sleep=sleeps,
+        sandbox.management_key,
+        sandbox.openrouter_url,
+        transport=recorder,
+        sleep=sleeps,
         timeout=2.0,
     )
 
 
-def test_lifecycle_and_contract(sandbox: Sandbox, client: OpenRouterClient,
-                                recorder: RecordingTransport) -> None:
+def test_lifecycle_and_contract(
+    sandbox: Sandbox, client: OpenRouterClient, recorder: RecordingTransport
+) -> None:
     me = client.current_key()
     assert me.is_management_key
     expires = datetime.now(timezone.utc) + timedelta(days=30)
@@ -84,8 +88,9 @@ def test_lifecycle_and_contract(sandbox: Sandbox, client: OpenRouterClient,
     assert sum(summary.values()) == len(recorder.exchanges) >= 10
 
 
-def test_pagination_past_100_newest_first(sandbox: Sandbox, client: OpenRouterClient,
-                                          recorder: RecordingTransport) -> None:
+def test_pagination_past_100_newest_first(
+    sandbox: Sandbox, client: OpenRouterClient, recorder: RecordingTransport
+) -> None:
     made = [sandbox.openrouter.add_key(f"bulk-{i}") for i in range(230)]
     keys = client.list_keys()
     assert len(keys) == 230
@@ -109,30 +114,34 @@ def test_ordinary_key_cannot_manage(sandbox: Sandbox, recorder: RecordingTranspo
     validate_exchanges(OPENROUTER_SPEC, recorder.exchanges)
 
 
-def test_429_with_retry_after_is_honoured(sandbox: Sandbox, client: OpenRouterClient,
-                                          sleeps: Sleeps) -> None:
+def test_429_with_retry_after_is_honoured(
+    sandbox: Sandbox, client: OpenRouterClient, sleeps: Sleeps
+) -> None:
     sandbox.fault(r"/keys$", method="GET", status=429, retry_after="3")
     assert client.list_keys() == []
     assert sleeps.calls == [3.0]
 
 
-def test_create_retried_after_429_makes_one_key(sandbox: Sandbox, client: OpenRouterClient,
-                                                 sleeps: Sleeps) -> None:
+def test_create_retried_after_429_makes_one_key(
+    sandbox: Sandbox, client: OpenRouterClient, sleeps: Sleeps
+) -> None:
     sandbox.fault(r"/keys$", method="POST", status=429, retry_after="1", times=2)
     client.create_key("rate-limited")
     assert len(sandbox.openrouter.live_keys("rate-limited")) == 1
     assert sleeps.calls == [1.0, 1.0]
 
 
-def test_5xx_once_is_retried_with_backoff(sandbox: Sandbox, client: OpenRouterClient,
-                                          sleeps: Sleeps) -> None:
+def test_5xx_once_is_retried_with_backoff(
+    sandbox: Sandbox, client: OpenRouterClient, sleeps: Sleeps
+) -> None:
     sandbox.fault(r"/key$", status=502)
     assert client.current_key().is_management_key
     assert len(sleeps.calls) == 1 and 0 <= sleeps.calls[0] <= client.backoff
 
 
-def test_persistent_5xx_gives_up_bounded(sandbox: Sandbox, client: OpenRouterClient,
-                                         sleeps: Sleeps) -> None:
+def test_persistent_5xx_gives_up_bounded(
+    sandbox: Sandbox, client: OpenRouterClient, sleeps: Sleeps
+) -> None:
     sandbox.fault(r"/keys$", method="GET", status=503, times=None)
     with pytest.raises(OpenRouterStatusError) as info:
         client.list_keys()
@@ -144,8 +153,9 @@ def test_persistent_5xx_gives_up_bounded(sandbox: Sandbox, client: OpenRouterCli
 
 
 def test_timeout_is_retried_then_reported(sandbox: Sandbox, sleeps: Sleeps) -> None:
-    client = OpenRouterClient(sandbox.management_key, sandbox.openrouter_url, timeout=0.2,
-                              retries=1, sleep=sleeps)
+    client = OpenRouterClient(
+        sandbox.management_key, sandbox.openrouter_url, timeout=0.2, retries=1, sleep=sleeps
+    )
     sandbox.fault(r"/keys$", method="GET", latency=1.0, times=None)
     with pytest.raises(OpenRouterTransportError) as info:
         client.list_keys()
@@ -153,24 +163,29 @@ def test_timeout_is_retried_then_reported(sandbox: Sandbox, sleeps: Sleeps) -> N
     assert len(sleeps.calls) == 1
 
 
-def test_retry_after_too_long_is_a_failure_not_a_wait(sandbox: Sandbox,
-                                                      client: OpenRouterClient,
-                                                      sleeps: Sleeps) -> None:
+def test_retry_after_too_long_is_a_failure_not_a_wait(
+    sandbox: Sandbox, client: OpenRouterClient, sleeps: Sleeps
+) -> None:
     sandbox.fault(r"/keys$", method="GET", status=429, retry_after="3600")
     with pytest.raises(OpenRouterStatusError):
         client.list_keys()
     assert sleeps.calls == []
 
 
-@pytest.mark.parametrize("fault", [
-    {"status": 502, "when": "after"},   # the key was made, the answer says it failed
-    {"latency": 1.0, "when": "after"},  # the key was made, the answer never came
-    {"status": 500, "when": "before"},  # nothing was made
-])
-def test_unknown_create_outcome_leaves_exactly_one_key(sandbox: Sandbox, sleeps: Sleeps,
-                                                      fault: dict[str, object]) -> None:
-    client = OpenRouterClient(sandbox.management_key, sandbox.openrouter_url, timeout=0.5,
-                              sleep=sleeps)
+@pytest.mark.parametrize(
+    "fault",
+    [
+        {"status": 502, "when": "after"},  # the key was made, the answer says it failed
+        {"latency": 1.0, "when": "after"},  # the key was made, the answer never came
+        {"status": 500, "when": "before"},  # nothing was made
+    ],
+)
+def test_unknown_create_outcome_leaves_exactly_one_key(
+    sandbox: Sandbox, sleeps: Sleeps, fault: dict[str, object]
+) -> None:
+    client = OpenRouterClient(
+        sandbox.management_key, sandbox.openrouter_url, timeout=0.5, sleep=sleeps
+    )
     existing = sandbox.openrouter.add_key("svc")  # an older key with the same name, ours
     old_hash = sandbox.openrouter.live_keys("svc")[0].hash
     sandbox.fault(r"/keys$", method="POST", **fault)
@@ -181,8 +196,9 @@ def test_unknown_create_outcome_leaves_exactly_one_key(sandbox: Sandbox, sleeps:
     assert sandbox.openrouter.works(existing)
 
 
-def test_unknown_create_outcome_twice_is_reported_without_leftovers(sandbox: Sandbox,
-                                                                     sleeps: Sleeps) -> None:
+def test_unknown_create_outcome_twice_is_reported_without_leftovers(
+    sandbox: Sandbox, sleeps: Sleeps
+) -> None:
     client = OpenRouterClient(sandbox.management_key, sandbox.openrouter_url, sleep=sleeps)
     sandbox.fault(r"/keys$", method="POST", status=502, when="after", times=None)
     with pytest.raises(CreateOutcomeUnknown):
@@ -190,15 +206,19 @@ def test_unknown_create_outcome_twice_is_reported_without_leftovers(sandbox: San
     assert sandbox.openrouter.live_keys("svc") == []
 
 
-def test_no_key_in_errors_or_logs(sandbox: Sandbox, sleeps: Sleeps,
-                                  caplog: pytest.LogCaptureFixture) -> None:
+def test_no_key_in_errors_or_logs(
+    sandbox: Sandbox, sleeps: Sleeps, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.DEBUG)
     client = OpenRouterClient(sandbox.management_key, sandbox.openrouter_url, sleep=sleeps)
     created = client.create_key("secretive")
     sandbox.fault(r"/keys", status=500, times=None)
     texts: list[str] = []
-    for call in (lambda: client.list_keys(), lambda: client.delete_key(created.info.hash),
-                 lambda: client.create_key("again")):
+    for call in (
+        lambda: client.list_keys(),
+        lambda: client.delete_key(created.info.hash),
+        lambda: client.create_key("again"),
+    ):
         with pytest.raises(Exception) as info:
             call()
         texts.append(str(info.value) + repr(info.value) + repr(info.value.__cause__))
@@ -224,14 +244,20 @@ def test_error_paths_without_a_server() -> None:
             return httpx.Response(503, text="<html>upstream down</html>")
         return httpx.Response(400, text="not json")
 
-    client = OpenRouterClient("k", "https://openrouter.test/api/v1",
-                              transport=httpx.MockTransport(handler), sleep=lambda s: None)
+    client = OpenRouterClient(
+        "k",
+        "https://openrouter.test/api/v1",
+        transport=httpx.MockTransport(handler),
+        sleep=lambda s: None,
+    )
     with pytest.raises(OpenRouterStatusError) as info:
         client.get_key("abc")
     assert info.value.status == 400
     assert len(calls) == 2
 
     dated = httpx.Response(429, headers={"Retry-After": "Wed, 21 Oct 2015 07:28:30 GMT"})
-    assert retry_after_seconds(dated, now=datetime(2015, 10, 21, 7, 28, 0,
-                                                   tzinfo=timezone.utc)) == 30.0
+    assert (
+        retry_after_seconds(dated, now=datetime(2015, 10, 21, 7, 28, 0, tzinfo=timezone.utc))
+        == 30.0
+    )
     assert retry_after_seconds(httpx.Response(429, headers={"Retry-After": "junk"})) is None

@@ -26,8 +26,10 @@ HASH = "a" * 64
 def full_state() -> State:
     return State(
         active=ActiveKey(HASH, T0, T0, ("repo:o/r",)),
-        retiring=(RetiringKey("b" * 64, T0, T0 + timedelta(hours=6)),
-                  RetiringKey("c" * 64, T0, None, pending=True)),
+        retiring=(
+            RetiringKey("b" * 64, T0, T0 + timedelta(hours=6)),
+            RetiringKey("c" * 64, T0, None, pending=True),
+        ),
         in_flight=InFlight("id1", "publishing", T0, "schedule", "due", "d" * 64),
         last_rotation=LastRotation(T0, "cli", "forced", "https://github.com/o/r/actions/runs/1"),
         lease=Lease("holder", T0 + timedelta(minutes=30)),
@@ -42,18 +44,27 @@ def test_round_trip() -> None:
     assert State.from_json(State().to_json(), "here") == State()
 
 
-@pytest.mark.parametrize(("value", "fragment"), [
-    ("not json", "not JSON"),
-    ('{"hello": "world"}', "not openrouter-rotator state"),
-    ("[1, 2]", "not openrouter-rotator state"),
-    ('{"schema": "openrouter-rotator/state", "version": 99}', "version 99"),
-    ('{"schema": "openrouter-rotator/state", "version": 1, "active": {"hash": 1}}', "damaged"),
-    ('{"schema": "openrouter-rotator/state", "version": 1, "in_flight": {"id": "x", '
-     '"step": "dancing", "started_at": "2026-01-01T00:00:00Z", "trigger": "t", "reason": "r"}}',
-     "damaged"),
-    ('{"schema": "openrouter-rotator/state", "version": 1, "last_rotation": {"at": "yesterday",'
-     ' "trigger": "t", "reason": "r"}}', "damaged"),
-])
+@pytest.mark.parametrize(
+    ("value", "fragment"),
+    [
+        ("not json", "not JSON"),
+        ('{"hello": "world"}', "not openrouter-rotator state"),
+        ("[1, 2]", "not openrouter-rotator state"),
+        ('{"schema": "openrouter-rotator/state", "version": 99}', "version 99"),
+        ('{"schema": "openrouter-rotator/state", "version": 1, "active": {"hash": 1}}', "damaged"),
+        (
+            '{"schema": "openrouter-rotator/state", "version": 1, "in_flight": {"id": "x", '
+            '"step": "dancing", "started_at": "2026-01-01T00:00:00Z", "trigger": "t", '
+            '"reason": "r"}}',
+            "damaged",
+        ),
+        (
+            '{"schema": "openrouter-rotator/state", "version": 1, "last_rotation": '
+            '{"at": "yesterday", "trigger": "t", "reason": "r"}}',
+            "damaged",
+        ),
+    ],
+)
 def test_foreign_or_damaged_values_are_refused(value: str, fragment: str) -> None:
     with pytest.raises(StateError, match=fragment) as info:
         State.from_json(value, "variable X in o/r")

@@ -45,18 +45,26 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     commands.required = True
-    rotate = commands.add_parser("rotate", help="rotate if due (or --force), finish or clean "
-                                 "up interrupted work, revoke keys whose time has come")
+    rotate = commands.add_parser(
+        "rotate",
+        help="rotate if due (or --force), finish or clean "
+        "up interrupted work, revoke keys whose time has come",
+    )
     add_options(rotate)
-    status = commands.add_parser("status", help="show state, next due time and usage; "
-                                 "changes nothing")
+    status = commands.add_parser(
+        "status", help="show state, next due time and usage; changes nothing"
+    )
     add_options(status)
-    commands.add_parser("demo", help="full walk-through against the built-in sandbox, "
-                        "no credentials needed")
-    sandbox = commands.add_parser("sandbox", help="serve the local OpenRouter + GitHub "
-                                  "stand-ins")
-    sandbox.add_argument("--port", type=int, default=8799, help="port on 127.0.0.1 (default "
-                         "8799; 0 picks a free one)")
+    commands.add_parser(
+        "demo", help="full walk-through against the built-in sandbox, no credentials needed"
+    )
+    sandbox = commands.add_parser("sandbox", help="serve the local OpenRouter + GitHub stand-ins")
+    sandbox.add_argument(
+        "--port",
+        type=int,
+        default=8799,
+        help="port on 127.0.0.1 (default 8799; 0 picks a free one)",
+    )
     return parser
 
 
@@ -91,33 +99,45 @@ def money(value: float | None) -> str:
 
 def render_text(result: RunResult, command: str, secret_name: str) -> str:
     lines: list[str] = []
-    short = (lambda h: h[:12] if h else "-")  # noqa: E731
+    short = lambda h: h[:12] if h else "-"  # noqa: E731
     if command == "status":
-        lines.append(f"active key: {short(result.key_hash)}"
-                     + (f" since {iso(result.active_since)}" if result.active_since else ""))
+        lines.append(
+            f"active key: {short(result.key_hash)}"
+            + (f" since {iso(result.active_since)}" if result.active_since else "")
+        )
         lines.append(f"state: {result.reason}")
         if result.in_flight:
             lines.append(f"interrupted rotation: {result.in_flight} (the next run finishes it)")
     elif result.rotated:
         prefix = "dry run: " if result.dry_run else ""
-        lines.append(f"{prefix}rotated: {secret_name} now holds key {short(result.key_hash)} "
-                     f"({result.reason})")
+        lines.append(
+            f"{prefix}rotated: {secret_name} now holds key {short(result.key_hash)} "
+            f"({result.reason})"
+        )
         if result.previous_key_hash:
             lines.append(f"previous key: {short(result.previous_key_hash)}")
     else:
         lines.append(f"{'dry run: ' if result.dry_run else ''}no rotation: {result.reason}")
     if command != "status":
-        for outcome in result.targets:
-            error = f" ({outcome.error})" if outcome.error else ""
-            lines.append(f"  {outcome.target:<44} {outcome.status}{error}")
+        if result.targets and all(t.status == "unchanged" for t in result.targets):
+            lines.append(f"targets: {len(result.targets)} unchanged")
+        else:
+            for outcome in result.targets:
+                error = f" ({outcome.error})" if outcome.error else ""
+                lines.append(f"  {outcome.target:<44} {outcome.status}{error}")
     if result.revoked:
         lines.append("revoked: " + ", ".join(short(h) for h in result.revoked))
     for retiring in result.retiring:
-        until = iso(retiring.revoke_at) if retiring.revoke_at else (
-            "a newer key reaches every target" if retiring.pending else "the next rotation")
+        until = (
+            iso(retiring.revoke_at)
+            if retiring.revoke_at
+            else ("a newer key reaches every target" if retiring.pending else "the next rotation")
+        )
         lines.append(f"retiring: {short(retiring.hash)} until {until}")
     lines.append("next rotation: " + (iso(result.next_rotation_at) or "only when forced"))
-    if result.usage:
+    if result.usage and result.usage.limit is None:
+        lines.append("usage: the key has no spending limit")
+    elif result.usage:
         percent = result.usage.percent_used
         lines.append(
             f"usage: {money(result.usage.limit_remaining)} left of {money(result.usage.limit)}"
@@ -149,8 +169,10 @@ def run_engine(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         raise
     _emit(result, args, config, sys.stdout)
     if result.usage_alert and result.usage and result.usage.percent_used is not None:
-        message = (f"{config.secret_name}: the active key has used {result.usage.percent_used:g}%"
-                   f" of its limit (threshold {config.usage_alert_threshold:g}%)")
+        message = (
+            f"{config.secret_name}: the active key has used {result.usage.percent_used:g}%"
+            f" of its limit (threshold {config.usage_alert_threshold:g}%)"
+        )
         actions.warning(message, title="OpenRouter key usage")
         if not actions.enabled:
             print(f"warning: {message}", file=sys.stderr)
@@ -161,8 +183,11 @@ def run_engine(args: argparse.Namespace, env: Mapping[str, str]) -> int:
 
 def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:
     env = os.environ if env is None else env
-    logging.basicConfig(level=logging.INFO if env.get("ROTATOR_VERBOSE") else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    logging.basicConfig(
+        level=logging.INFO if env.get("ROTATOR_VERBOSE") else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
     args = build_parser().parse_args(argv)
     try:
         if args.command == "demo":
@@ -191,8 +216,9 @@ def serve_sandbox(port: int) -> int:
     try:
         box = Sandbox(port=port)
     except OSError as exc:
-        raise ConfigError("--port", port, f"cannot listen there ({exc.strerror}); try --port 0"
-                          ) from None
+        raise ConfigError(
+            "--port", port, f"cannot listen there ({exc.strerror}); try --port 0"
+        ) from None
     env = box.env()
     print("openrouter-rotator sandbox: local OpenRouter and GitHub stand-ins (not real services)")
     print(f"listening on {box.url}  (Ctrl-C stops it)\n")

@@ -83,8 +83,13 @@ class Config:
 # (flag, dest, kind, help); kind: "str" | "bool" | "list"
 OPTIONS: tuple[tuple[str, str, str, str], ...] = (
     ("--secret-name", "secret_name", "str", f"secret to write (default {DEFAULT_SECRET_NAME})"),
-    ("--target", "targets", "list", "repo:O/R, env:O/R/ENV, org:ORG[?visibility=..&repositories=..]"
-     ", dependabot:O/R (repeatable; default repo:$GITHUB_REPOSITORY)"),
+    (
+        "--target",
+        "targets",
+        "list",
+        "repo:O/R, env:O/R/ENV, org:ORG[?visibility=..&repositories=..]"
+        ", dependabot:O/R (repeatable; default repo:$GITHUB_REPOSITORY)",
+    ),
     ("--key-name", "key_name", "str", "OpenRouter key name (default '<state repo> <secret name>')"),
     ("--limit", "limit", "str", "spending limit in USD (empty: unlimited)"),
     ("--limit-reset", "limit_reset", "str", "daily, weekly or monthly (needs --limit)"),
@@ -94,15 +99,24 @@ OPTIONS: tuple[tuple[str, str, str, str], ...] = (
     ("--rotate-at", "rotate_at", "str", "local time HH:MM at which a due rotation runs"),
     ("--timezone", "timezone", "str", "IANA time zone of --rotate-at (default UTC)"),
     ("--auto-rotation", "auto_rotation", "bool", "rotate when due (default true)"),
-    ("--revoke-after", "revoke_after", "str",
-     "delete the previous key this long after the switch, or next-rotation (default 6h)"),
+    (
+        "--revoke-after",
+        "revoke_after",
+        "str",
+        "delete the previous key this long after the switch, or next-rotation (default 6h)",
+    ),
     ("--state-repository", "state_repository", "str", "OWNER/REPO holding the state variable"),
     ("--state-variable", "state_variable", "str", "Actions variable (default <SECRET>_ROTATION)"),
     ("--force", "force", "bool", "rotate now even if not due"),
     ("--dry-run", "dry_run", "bool", "plan and report; change nothing"),
     ("--reason", "reason", "str", "why (recorded in the state)"),
     ("--json", "json", "bool", "print the result as one JSON object"),
-    ("--usage-alert-threshold", "usage_alert_threshold", "str", "percent of the limit (default 80)"),
+    (
+        "--usage-alert-threshold",
+        "usage_alert_threshold",
+        "str",
+        "percent of the limit (default 80)",
+    ),
     ("--alert-webhook-url", "alert_webhook_url", "str", "POST a signed usage alert here"),
 )
 
@@ -115,14 +129,26 @@ def add_options(parser: argparse.ArgumentParser) -> None:
     for flag, dest, kind, help_text in OPTIONS:
         env_help = f" [env {ENV_NAMES[dest]}]"
         if kind == "bool":
-            parser.add_argument(flag, dest=dest, action=argparse.BooleanOptionalAction,
-                                default=None, help=help_text + env_help)
+            parser.add_argument(
+                flag,
+                dest=dest,
+                action=argparse.BooleanOptionalAction,
+                default=None,
+                help=help_text + env_help,
+            )
         elif kind == "list":
-            parser.add_argument(flag, dest=dest, action="append", default=None,
-                                metavar="SPEC", help=help_text + env_help)
+            parser.add_argument(
+                flag,
+                dest=dest,
+                action="append",
+                default=None,
+                metavar="SPEC",
+                help=help_text + env_help,
+            )
         else:
-            parser.add_argument(flag, dest=dest, default=None, metavar="VALUE",
-                                help=help_text + env_help)
+            parser.add_argument(
+                flag, dest=dest, default=None, metavar="VALUE", help=help_text + env_help
+            )
 
 
 def _option(dest: str) -> str:
@@ -245,8 +271,11 @@ def _repository(text: str, option: str) -> str:
 
 
 def run_url(env: Mapping[str, str]) -> str | None:
-    server, repo, run_id = (env.get("GITHUB_SERVER_URL"), env.get("GITHUB_REPOSITORY"),
-                            env.get("GITHUB_RUN_ID"))
+    server, repo, run_id = (
+        env.get("GITHUB_SERVER_URL"),
+        env.get("GITHUB_REPOSITORY"),
+        env.get("GITHUB_RUN_ID"),
+    )
     if server and repo and run_id:
         return f"{server}/{repo}/actions/runs/{run_id}"
     return None
@@ -262,14 +291,17 @@ def parse_config(
     env = os.environ if env is None else env
     source = _Source(args, env)
 
-    secret_name = validate_secret_name(source.text("secret_name", DEFAULT_SECRET_NAME) or "",
-                                       "--secret-name")
+    secret_name = validate_secret_name(
+        source.text("secret_name", DEFAULT_SECRET_NAME) or "", "--secret-name"
+    )
     github_repository = env.get("GITHUB_REPOSITORY", "").strip()
     state_repo_text = source.text("state_repository", github_repository or None)
     if not state_repo_text:
-        raise ConfigError("--state-repository", None,
-                          "give OWNER/REPO (or run on GitHub Actions, where GITHUB_REPOSITORY "
-                          "is the default)")
+        raise ConfigError(
+            "--state-repository",
+            None,
+            "give OWNER/REPO (or run on GitHub Actions, where GITHUB_REPOSITORY is the default)",
+        )
     state_repository = _repository(state_repo_text, "--state-repository")
     state_variable = validate_secret_name(
         source.text("state_variable", f"{secret_name}_ROTATION") or "", "--state-variable"
@@ -297,32 +329,47 @@ def parse_config(
     if alert_url is not None:
         alert_url = _url(alert_url, "--alert-webhook-url")
         if not alert_secret:
-            raise ConfigError("ROTATOR_ALERT_WEBHOOK_SECRET", None,
-                              "set it: alerts to --alert-webhook-url are signed with it")
+            raise ConfigError(
+                "ROTATOR_ALERT_WEBHOOK_SECRET",
+                None,
+                "set it: alerts to --alert-webhook-url are signed with it",
+            )
 
-    management_key = (env.get("OPENROUTER_MANAGEMENT_KEY", "").strip()
-                      or env.get("OPENROUTER_PROVISIONING_KEY", "").strip())
+    management_key = (
+        env.get("OPENROUTER_MANAGEMENT_KEY", "").strip()
+        or env.get("OPENROUTER_PROVISIONING_KEY", "").strip()
+    )
     github_token = env.get("GITHUB_TOKEN", "").strip()
     if need_credentials and not management_key:
-        raise ConfigError("OPENROUTER_MANAGEMENT_KEY", None,
-                          "set it to an OpenRouter management key (not an inference key)")
+        raise ConfigError(
+            "OPENROUTER_MANAGEMENT_KEY",
+            None,
+            "set it to an OpenRouter management key (not an inference key)",
+        )
     if need_credentials and not github_token:
-        raise ConfigError("GITHUB_TOKEN", None,
-                          "set it to a fine-grained PAT or GitHub App token that can write "
-                          "Actions secrets and variables")
+        raise ConfigError(
+            "GITHUB_TOKEN",
+            None,
+            "set it to a fine-grained PAT or GitHub App token that can write "
+            "Actions secrets and variables",
+        )
 
-    openrouter_url = _url(env.get("OPENROUTER_BASE_URL", "").strip()
-                          or "https://openrouter.ai/api/v1", "OPENROUTER_BASE_URL")
-    github_url = _url(env.get("GITHUB_API_URL", "").strip() or "https://api.github.com",
-                      "GITHUB_API_URL")
+    openrouter_url = _url(
+        env.get("OPENROUTER_BASE_URL", "").strip() or "https://openrouter.ai/api/v1",
+        "OPENROUTER_BASE_URL",
+    )
+    github_url = _url(
+        env.get("GITHUB_API_URL", "").strip() or "https://api.github.com", "GITHUB_API_URL"
+    )
 
     return Config(
         key=parse_key_spec(source, f"{state_repository} {secret_name}"),
         schedule=parse_schedule(source),
         secret_name=secret_name,
         targets=tuple(targets),
-        revoke_after=parse_revoke_after(source.text("revoke_after", DEFAULT_REVOKE_AFTER)
-                                        or DEFAULT_REVOKE_AFTER),
+        revoke_after=parse_revoke_after(
+            source.text("revoke_after", DEFAULT_REVOKE_AFTER) or DEFAULT_REVOKE_AFTER
+        ),
         state_repository=state_repository,
         state_variable=state_variable,
         credentials=Credentials(management_key, github_token, alert_secret),

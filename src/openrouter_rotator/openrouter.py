@@ -254,8 +254,9 @@ class OpenRouterClient:
         message = _error_message(response)
         status = response.status_code
         if status in (401, 403):
-            raise OpenRouterAuthError(message, method=method, path=path, status=status,
-                                      hint=AUTH_HINT)
+            raise OpenRouterAuthError(
+                message, method=method, path=path, status=status, hint=AUTH_HINT
+            )
         raise OpenRouterStatusError(message, method=method, path=path, status=status)
 
     def _request(
@@ -283,7 +284,9 @@ class OpenRouterClient:
                 if response.status_code != 429 and response.status_code < 500:
                     self._raise_for(response, method, path)
                 failure = OpenRouterStatusError(
-                    _error_message(response), method=method, path=path,
+                    _error_message(response),
+                    method=method,
+                    path=path,
                     status=response.status_code,
                 )
             delay = self._delay(attempt, response)
@@ -362,9 +365,7 @@ class OpenRouterClient:
         if limit_reset is not None:
             body["limit_reset"] = limit_reset
         if expires_at is not None:
-            body["expires_at"] = expires_at.astimezone(timezone.utc).strftime(
-                "%Y-%m-%dT%H:%M:%SZ"
-            )
+            body["expires_at"] = expires_at.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
         known = set(known_hashes)
         for settle in range(2):
             started = datetime.now(timezone.utc)
@@ -380,7 +381,9 @@ class OpenRouterClient:
                     raise CreateOutcomeUnknown(
                         "the create failed twice without a definite answer; any key it made "
                         "was deleted, run again later",
-                        method="POST", path="/keys", status=exc.status,
+                        method="POST",
+                        path="/keys",
+                        status=exc.status,
                     ) from None
         raise AssertionError("unreachable")  # pragma: no cover
 

@@ -134,19 +134,22 @@ def plan_run(state: State, config: Config, now: datetime) -> Plan:
     if state.active is None:
         return Plan(True, "first key issued", cleanup, due_revokes)
     if config.force:
-        return Plan(True, "forced" + (f": {config.reason}" if config.reason else ""), cleanup,
-                    due_revokes)
+        return Plan(
+            True, "forced" + (f": {config.reason}" if config.reason else ""), cleanup, due_revokes
+        )
     added = [t for t in targets if t not in state.active.targets]
     if state.active.targets and added:
         return Plan(True, f"new target {added[0]} has no key yet", cleanup, due_revokes)
     last = state.last_rotation.at if state.last_rotation else state.active.activated_at
     sched = config.schedule
-    if schedule.is_due(now, last, sched.interval_days, sched.rotate_at, sched.timezone,
-                       sched.auto_rotation):
+    if schedule.is_due(
+        now, last, sched.interval_days, sched.rotate_at, sched.timezone, sched.auto_rotation
+    ):
         return Plan(True, "due", cleanup, due_revokes)
-    if not sched.auto_rotation:
-        return Plan(False, "auto rotation is off", cleanup, due_revokes)
-    return Plan(False, "not due", cleanup, due_revokes)
+    reason = "auto rotation is off" if not sched.auto_rotation else "not due"
+    if due_revokes:
+        reason += f"; revoking {len(due_revokes)} retired key(s) whose time has come"
+    return Plan(False, reason, cleanup, due_revokes)
 
 
 def next_rotation_at(state: State, config: Config) -> datetime | None:
@@ -175,8 +178,9 @@ class Rotator:
         state = self.store.load() or State()
         plan = plan_run(state, self.config, self.now())
         usage = self._usage(state)
-        return self._result(state, rotated=False, reason=plan.reason, usage=usage,
-                            dry_run=False, targets=())
+        return self._result(
+            state, rotated=False, reason=plan.reason, usage=usage, dry_run=False, targets=()
+        )
 
     def run(self) -> RunResult:
         state = self.store.load() or State()
@@ -184,16 +188,18 @@ class Rotator:
         lease = state.lease_held_by_other(self.holder, now)
         if lease is not None:
             reason = f"another run holds the lease until {iso(lease.expires_at)}; nothing done"
-            return self._result(state, rotated=False, reason=reason, usage=None,
-                                dry_run=self.config.dry_run)
+            return self._result(
+                state, rotated=False, reason=reason, usage=None, dry_run=self.config.dry_run
+            )
         plan = plan_run(state, self.config, now)
 
         usage: UsageReport | None = None
         if not plan.rotate and state.active is not None:
             usage, gone = self._usage_or_gone(state)
             if gone:
-                plan = replace(plan, rotate=True,
-                               reason="the active key no longer exists in OpenRouter")
+                plan = replace(
+                    plan, rotate=True, reason="the active key no longer exists in OpenRouter"
+                )
         if not plan.mutates:
             return self._finish_quiet(state, plan, usage)
 
@@ -214,14 +220,15 @@ class Rotator:
     # -- the steps ---------------------------------------------------------------------------
     def _mutate(self, state: State, plan: Plan, publish_plan: Any) -> RunResult:
         now = self.now()
-        state = replace(state, secret_name=self.config.secret_name,
-                        key_name=self.config.key.name)
+        state = replace(state, secret_name=self.config.secret_name, key_name=self.config.key.name)
         in_flight_before = state.in_flight
         if plan.rotate and in_flight_before is None:
             # One write takes the lease and records the intent (step 1).
-            state = self._save(with_lease(replace(state, in_flight=self._intent(now,
-                                                                                plan.reason)),
-                                          self.holder, now))
+            state = self._save(
+                with_lease(
+                    replace(state, in_flight=self._intent(now, plan.reason)), self.holder, now
+                )
+            )
         else:
             state = self._save(with_lease(state, self.holder, now))
         self._confirm_lease()
@@ -230,8 +237,9 @@ class Rotator:
             if in_flight_before is not None:
                 state, superseded = self._clean_up(state, in_flight_before)
                 # plan_run always rotates after a clean-up: the interrupted rotation is redone.
-                state = self._save(replace(state, in_flight=self._intent(now, plan.reason,
-                                                                        in_flight_before)))
+                state = self._save(
+                    replace(state, in_flight=self._intent(now, plan.reason, in_flight_before))
+                )
             outcomes: tuple[TargetOutcome, ...] = ()
             rotated = False
             previous = state.active.hash if state.active else None
@@ -247,8 +255,14 @@ class Rotator:
         if usage is None:
             usage = self._usage(state)
         result = self._result(
-            state, rotated=rotated, reason=plan.reason, usage=usage, dry_run=False,
-            targets=outcomes or None, revoked=revoked, problems=problems,
+            state,
+            rotated=rotated,
+            reason=plan.reason,
+            usage=usage,
+            dry_run=False,
+            targets=outcomes or None,
+            revoked=revoked,
+            problems=problems,
             previous=previous if rotated else None,
         )
         return self._alert(state, result)
@@ -266,12 +280,15 @@ class Rotator:
             deleted = self.openrouter.delete_unclaimed(
                 self.config.key.name, flight.started_at - CREATE_SKEW, known
             )
-            log.info("cleaned up an interrupted rotation: %d unclaimed key(s) deleted",
-                     len(deleted))
+            log.info(
+                "cleaned up an interrupted rotation: %d unclaimed key(s) deleted", len(deleted)
+            )
         elif flight.step == "created" and flight.key_hash:
             self.openrouter.delete_key(flight.key_hash)
-            log.info("deleted key %s: created by an interrupted run, never written anywhere",
-                     flight.key_hash[:12])
+            log.info(
+                "deleted key %s: created by an interrupted run, never written anywhere",
+                flight.key_hash[:12],
+            )
         elif flight.key_hash:
             # It may sit in some targets: keep it until a newer key has reached all of them.
             pending.append(flight.key_hash)
@@ -281,23 +298,28 @@ class Rotator:
             state = replace(state, retiring=retiring)
         return replace(state, in_flight=None), pending
 
-    def _rotate(self, state: State, publish_plan: Any,
-                superseded: list[str]) -> tuple[State, tuple[TargetOutcome, ...], UsageReport]:
+    def _rotate(
+        self, state: State, publish_plan: Any, superseded: list[str]
+    ) -> tuple[State, tuple[TargetOutcome, ...], UsageReport]:
         spec = self.config.key
         flight = state.in_flight
         if flight is None:  # pragma: no cover - _mutate always records the intent first
             raise RotatorError("internal error: rotation without a recorded intent")
         expires_at = self.now() + spec.expires_after if spec.expires_after else None
         created = self.openrouter.create_key(
-            spec.name, limit=spec.limit, limit_reset=spec.limit_reset,
-            include_byok_in_limit=spec.include_byok_in_limit, expires_at=expires_at,
+            spec.name,
+            limit=spec.limit,
+            limit_reset=spec.limit_reset,
+            include_byok_in_limit=spec.include_byok_in_limit,
+            expires_at=expires_at,
             known_hashes=state.known_hashes(),
         )
         self.on_secret(created.key)
         new_hash = created.info.hash
         log.info("created key %s", new_hash[:12])
-        state = self._save(replace(state, in_flight=replace(flight, step="created",
-                                                             key_hash=new_hash)))
+        state = self._save(
+            replace(state, in_flight=replace(flight, step="created", key_hash=new_hash))
+        )
         try:
             usage = self._verify(created.key)
         except OpenRouterError:
@@ -323,23 +345,37 @@ class Rotator:
                 "fix the failed targets and run again"
             )
             self._save(replace(state, lease=None))
-            result = self._result(state, rotated=False, reason=message, usage=None,
-                                  dry_run=False, targets=outcomes, ok=False)
+            result = self._result(
+                state,
+                rotated=False,
+                reason=message,
+                usage=None,
+                dry_run=False,
+                targets=outcomes,
+                ok=False,
+            )
             raise RotationFailed(message, result)
 
         # Step 6: the new key is active everywhere; older keys start their revoke countdown.
         now = self.now()
-        state = replace(state, retiring=self._supersede(state, now, superseded),
-                        active=ActiveKey(new_hash, created.info.created_at or now, now,
-                                         tuple(t.spec for t in self.config.targets)),
-                        in_flight=None,
-                        last_rotation=LastRotation(now, flight.trigger, flight.reason,
-                                                   self.config.run_url))
+        state = replace(
+            state,
+            retiring=self._supersede(state, now, superseded),
+            active=ActiveKey(
+                new_hash,
+                created.info.created_at or now,
+                now,
+                tuple(t.spec for t in self.config.targets),
+            ),
+            in_flight=None,
+            last_rotation=LastRotation(now, flight.trigger, flight.reason, self.config.run_url),
+        )
         state = self._save(state)
         return state, outcomes, usage
 
-    def _supersede(self, state: State, now: datetime, pending: list[str]) -> tuple[RetiringKey,
-                                                                                     ...]:
+    def _supersede(
+        self, state: State, now: datetime, pending: list[str]
+    ) -> tuple[RetiringKey, ...]:
         revoke_after = self.config.revoke_after
         fresh = [h for h in ([state.active.hash] if state.active else [])]
         fresh += [r.hash for r in state.retiring if r.pending]
@@ -378,8 +414,9 @@ class Rotator:
             try:
                 gone_now = self.openrouter.delete_key(r.hash)
             except OpenRouterError as exc:
-                problems.append(f"could not revoke key {r.hash[:12]} ({exc}); the next run "
-                                "tries again")
+                problems.append(
+                    f"could not revoke key {r.hash[:12]} ({exc}); the next run tries again"
+                )
                 kept.append(replace(r, attempts=r.attempts + 1))
                 continue
             log.info("revoked key %s%s", r.hash[:12], "" if gone_now else " (already gone)")
@@ -395,8 +432,10 @@ class Rotator:
         """Variables have no compare-and-swap: read back, and step aside if another run won."""
         current = self.store.load()
         if current is None or current.lease is None or current.lease.holder != self.holder:
-            raise RotatorError("another run took the lease at the same moment; this run changed "
-                               "nothing and stops (the other run does the work)")
+            raise RotatorError(
+                "another run took the lease at the same moment; this run changed "
+                "nothing and stops (the other run does the work)"
+            )
 
     def _release_lease_quietly(self) -> None:
         try:
@@ -410,13 +449,19 @@ class Rotator:
         try:
             me = self.openrouter.current_key()
         except OpenRouterAuthError as exc:
-            raise ConfigError("OPENROUTER_MANAGEMENT_KEY", None,
-                              f"OpenRouter refused it ({exc.detail}); create a management key "
-                              "at https://openrouter.ai/settings/management-keys") from None
+            raise ConfigError(
+                "OPENROUTER_MANAGEMENT_KEY",
+                None,
+                f"OpenRouter refused it ({exc.detail}); create a management key "
+                "at https://openrouter.ai/settings/management-keys",
+            ) from None
         if not me.is_management_key:
-            raise ConfigError("OPENROUTER_MANAGEMENT_KEY", None,
-                              "this is an ordinary inference key; rotation needs a management "
-                              "key from https://openrouter.ai/settings/management-keys")
+            raise ConfigError(
+                "OPENROUTER_MANAGEMENT_KEY",
+                None,
+                "this is an ordinary inference key; rotation needs a management "
+                "key from https://openrouter.ai/settings/management-keys",
+            )
 
     def _usage(self, state: State) -> UsageReport | None:
         return self._usage_or_gone(state)[0]
@@ -427,9 +472,12 @@ class Rotator:
         try:
             key = self.openrouter.get_key(state.active.hash)
         except OpenRouterAuthError as exc:
-            raise ConfigError("OPENROUTER_MANAGEMENT_KEY", None,
-                              f"OpenRouter refused it ({exc.detail}); a management key is "
-                              "needed: https://openrouter.ai/settings/management-keys") from None
+            raise ConfigError(
+                "OPENROUTER_MANAGEMENT_KEY",
+                None,
+                f"OpenRouter refused it ({exc.detail}); a management key is "
+                "needed: https://openrouter.ai/settings/management-keys",
+            ) from None
         except OpenRouterError as exc:
             if exc.status == 404:
                 return None, True
@@ -438,8 +486,9 @@ class Rotator:
         return UsageReport.of(key.usage), False
 
     def _finish_quiet(self, state: State, plan: Plan, usage: UsageReport | None) -> RunResult:
-        result = self._result(state, rotated=False, reason=plan.reason, usage=usage,
-                              dry_run=self.config.dry_run)
+        result = self._result(
+            state, rotated=False, reason=plan.reason, usage=usage, dry_run=self.config.dry_run
+        )
         return self._alert(state, result)
 
     def _alert(self, state: State, result: RunResult) -> RunResult:
@@ -447,9 +496,14 @@ class Rotator:
             return result
         result = replace(result, usage_alert=True)
         url, secret = self.config.alert_webhook_url, self.config.credentials.alert_webhook_secret
-        if url and secret and state.active and not self.config.dry_run:
-            body = alert_body(self.config.secret_name, state.active.hash, result.usage,
-                              self.config.usage_alert_threshold, self.now())
+        if url and secret and state.active and result.usage and not self.config.dry_run:
+            body = alert_body(
+                self.config.secret_name,
+                state.active.hash,
+                result.usage,
+                self.config.usage_alert_threshold,
+                self.now(),
+            )
             try:
                 status = send_alert(url, secret, body)
             except Exception as exc:  # noqa: BLE001 - an alert must not fail the rotation
@@ -460,10 +514,20 @@ class Rotator:
                 return replace(result, problems=result.problems + (problem,))
         return result
 
-    def _result(self, state: State, *, rotated: bool, reason: str, usage: UsageReport | None,
-                dry_run: bool, targets: tuple[TargetOutcome, ...] | None = None,
-                revoked: tuple[str, ...] = (), problems: tuple[str, ...] = (),
-                previous: str | None = None, ok: bool = True) -> RunResult:
+    def _result(
+        self,
+        state: State,
+        *,
+        rotated: bool,
+        reason: str,
+        usage: UsageReport | None,
+        dry_run: bool,
+        targets: tuple[TargetOutcome, ...] | None = None,
+        revoked: tuple[str, ...] = (),
+        problems: tuple[str, ...] = (),
+        previous: str | None = None,
+        ok: bool = True,
+    ) -> RunResult:
         if targets is None:
             targets = tuple(TargetOutcome(t.spec, "unchanged") for t in self.config.targets)
         flight = state.in_flight
@@ -484,4 +548,3 @@ class Rotator:
             last_rotation_at=state.last_rotation.at if state.last_rotation else None,
             active_since=state.active.activated_at if state.active else None,
         )
-

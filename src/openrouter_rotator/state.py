@@ -171,8 +171,15 @@ class State:
             raise StateError(f"{where} holds damaged state ({exc}); it was left as it is") from None
 
 
-_TIME_FIELDS = {"created_at", "activated_at", "superseded_at", "revoke_at", "started_at", "at",
-                "expires_at"}
+_TIME_FIELDS = {
+    "created_at",
+    "activated_at",
+    "superseded_at",
+    "revoke_at",
+    "started_at",
+    "at",
+    "expires_at",
+}
 
 
 def _dump(item: Any) -> dict[str, Any] | None:
@@ -200,7 +207,8 @@ def _load(kind: Any, data: Any) -> Any:
 
 
 class StateStore(Protocol):
-    where: str
+    @property
+    def where(self) -> str: ...
 
     def load(self) -> State | None: ...
 

@@ -37,22 +37,31 @@ class UsageReport:
         }
 
 
-def alert_body(rotation: str, key_hash: str, report: UsageReport, threshold: float,
-               at: datetime) -> bytes:
+def alert_body(
+    rotation: str, key_hash: str, report: UsageReport, threshold: float, at: datetime
+) -> bytes:
     """The SPEC §6 usage-alert body."""
-    return json.dumps({
-        "rotation": rotation,
-        "key_hash": key_hash,
-        "limit": report.limit,
-        "limit_remaining": report.limit_remaining,
-        "percent_used": report.percent_used,
-        "threshold": threshold,
-        "at": iso(at),
-    }).encode()
+    return json.dumps(
+        {
+            "rotation": rotation,
+            "key_hash": key_hash,
+            "limit": report.limit,
+            "limit_remaining": report.limit_remaining,
+            "percent_used": report.percent_used,
+            "threshold": threshold,
+            "at": iso(at),
+        }
+    ).encode()
 
 
-def send_alert(url: str, secret: str, body: bytes, *, timeout: float = 10.0,
-               transport: httpx.BaseTransport | None = None) -> int:
+def send_alert(
+    url: str,
+    secret: str,
+    body: bytes,
+    *,
+    timeout: float = 10.0,
+    transport: httpx.BaseTransport | None = None,
+) -> int:
     """POST a signed alert; returns the HTTP status. Raises httpx errors on transport failure."""
     with httpx.Client(timeout=timeout, transport=transport) as client:
         response = client.post(url, content=body, headers=build_alert_headers(secret, body))

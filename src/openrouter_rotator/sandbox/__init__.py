@@ -113,7 +113,7 @@ class Sandbox:
         r.add("PATCH", "/_sandbox/openrouter/keys/{hash}", self._or_usage)
 
     def _list_faults(self, request: Request) -> Response:
-        return Response(200, [f.to_dict() for f in self.server.faults.list()])
+        return Response(200, [f.to_dict() for f in self.server.faults.all()])
 
     def _add_fault(self, request: Request) -> Response:
         fault = self.server.faults.add(fault_from_dict(request.json() or {}))

@@ -79,7 +79,8 @@ def _iso(moment: datetime) -> str:
 
 
 def _error(status: int, message: str, **extra: Any) -> Response:
-    return Response(status, {"message": message, "documentation_url": DOCS, **extra})
+    body = {"message": message, "documentation_url": DOCS, "status": str(status), **extra}
+    return Response(status, body)
 
 
 def _valid_name(name: str) -> bool:

@@ -160,7 +160,7 @@ class Faults:
                 if fault_id is None or fault.id == fault_id:
                     fault.released.set()
 
-    def list(self) -> list[Fault]:
+    def all(self) -> list[Fault]:
         with self._lock:
             return list(self._faults)
 
@@ -254,7 +254,7 @@ class SandboxServer:
     @property
     def url(self) -> str:
         host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"http://{host!s}:{port}"
 
     def start(self) -> SandboxServer:
         self._thread = threading.Thread(
@@ -378,8 +378,19 @@ def _fingerprint(authorization: str | None) -> str | None:
 
 
 def fault_from_dict(data: dict[str, Any]) -> Fault:
-    allowed = {"path", "method", "status", "retry_after", "headers", "body", "nth", "times",
-               "latency", "block", "when"}
+    allowed = {
+        "path",
+        "method",
+        "status",
+        "retry_after",
+        "headers",
+        "body",
+        "nth",
+        "times",
+        "latency",
+        "block",
+        "when",
+    }
     unknown = set(data) - allowed
     if unknown:
         raise ValueError(f"unknown fault fields: {sorted(unknown)}")

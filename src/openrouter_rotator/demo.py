@@ -1,0 +1,158 @@
+"""``openrouter-rotator demo``: the whole product against the built-in sandbox, in a terminal.
+
+No credentials, no network: the sandbox serves OpenRouter and GitHub stand-ins on loopback and
+the real engine runs against them. A simulated clock moves time forward, so the walk-through
+shows a grace period ending without waiting six hours.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sys
+import time
+from datetime import datetime, timedelta, timezone
+
+from .actions import Actions
+from .cli import render_text
+from .config import parse_config
+from .github import GitHubClient
+from .openrouter import OpenRouterClient
+from .rotation import Rotator
+from .sandbox import Sandbox
+from .state import VariableStore
+
+TARGETS = (
+    "repo:octo-org/app",
+    "env:octo-org/app/production",
+    "org:octo-org?visibility=selected&repositories=app,api",
+    "dependabot:octo-org/app",
+)
+
+
+class SimulatedClock:
+    def __init__(self) -> None:
+        self.moment = datetime.now(timezone.utc).replace(microsecond=0)
+
+    def __call__(self) -> datetime:
+        return self.moment
+
+    def advance(self, delta: timedelta) -> None:
+        self.moment += delta
+
+
+def _bold(text: str) -> str:
+    return f"\033[1m{text}\033[0m" if sys.stdout.isatty() else text
+
+
+def _step(number: int, title: str) -> None:
+    print(f"\n{_bold(f'{number}. {title}')}")
+
+
+def _indent(text: str) -> str:
+    return "\n".join("   " + line for line in text.splitlines())
+
+
+def run_demo() -> int:
+    started = time.monotonic()
+    clock = SimulatedClock()
+    with Sandbox() as box:
+        env = {**box.env(), "GITHUB_REPOSITORY": "octo-org/app"}
+        print(f"Sandbox (local OpenRouter + GitHub stand-ins) at {box.url}")
+        print("Targets: " + ", ".join(TARGETS))
+
+        def rotator(*argv: str) -> Rotator:
+            args: dict[str, object] = {
+                "targets": list(TARGETS),
+                "key_name": "octo-org/app production",
+                "rotate_at": "03:00",
+                "timezone": "Europe/London",
+                "interval_days": "30",
+                "limit": "50",
+                "limit_reset": "monthly",
+            }
+            for item in argv:
+                name, _, value = item.partition("=")
+                args[name] = value if value else True
+            config = parse_config(args, env)
+            openrouter = OpenRouterClient(
+                config.credentials.management_key, config.openrouter_base_url
+            )
+            github = GitHubClient(
+                config.credentials.github_token, config.github_api_url, write_interval=0
+            )
+            store = VariableStore(github, config.state_repository, config.state_variable)
+            return Rotator(config, openrouter, github, store, now=clock, on_secret=Actions({}).mask)
+
+        _step(1, "First run: no key recorded yet, so one is issued and written everywhere")
+        result = rotator().run()
+        print(_indent(render_text(result, "rotate", "OPENROUTER_API_KEY")))
+        first = result.key_hash
+
+        _step(2, "An hour later the hourly schedule runs again: nothing is due")
+        clock.advance(timedelta(hours=1))
+        if first:  # the apps have been busy: $12.50 of the $50 monthly limit used
+            box.openrouter.set_usage(first, usage=12.5, usage_monthly=12.5)
+        box.reset_requests()
+        result = rotator().run()
+        print(_indent(render_text(result, "rotate", "OPENROUTER_API_KEY")))
+        writes = [r for r in box.requests() if r.method != "GET"]
+        print(f"   ({len(box.requests())} requests, {len(writes)} writes)")
+
+        _step(3, "Someone presses 'Run workflow' with force: rotation with a 6h grace period")
+        clock.advance(timedelta(hours=2))
+        result = rotator("force", "reason=demo: quarterly rotation", "revoke_after=6h").run()
+        print(_indent(render_text(result, "rotate", "OPENROUTER_API_KEY")))
+        old_plain = _plaintext_of(box, first)
+        print(
+            f"   the previous key {first[:12] if first else '-'} still works: "
+            f"{box.openrouter.works(old_plain) if old_plain else 'unknown'} "
+            "(jobs queued before the switch keep using it)"
+        )
+
+        _step(4, "Six hours later the next scheduled run revokes the previous key")
+        clock.advance(timedelta(hours=6, minutes=1))
+        result = rotator("revoke_after=6h").run()
+        print(_indent(render_text(result, "rotate", "OPENROUTER_API_KEY")))
+
+        _step(5, "Proof: every target's sealed secret opens to the active key")
+        active = result.key_hash
+        ok = True
+        for target in TARGETS:
+            opened = box.github.open_secret(target, "OPENROUTER_API_KEY")
+            digest = hashlib.sha256(opened.encode()).hexdigest()
+            match = digest == active
+            ok = ok and match and box.openrouter.works(opened)
+            print(
+                f"   {target:<55} opens to key {digest[:12]}: "
+                f"{'active key, works' if match else 'MISMATCH'}"
+            )
+        revoked_works = box.openrouter.works(old_plain) if old_plain else True
+        ok = ok and not revoked_works
+        print(
+            f"   revoked key {first[:12] if first else '-'} answers GET /key: "
+            f"{'401, it no longer works' if not revoked_works else 'STILL WORKS'}"
+        )
+        live = [k.hash[:12] for k in box.openrouter.live_keys()]
+        print(f"   live keys in OpenRouter: {', '.join(live)} (only the active one)")
+        ok = ok and live == [active[:12] if active else ""]
+        state = box.github.variable("octo-org/app", "OPENROUTER_API_KEY_ROTATION") or ""
+        ok = ok and "sk-or-v1-" not in state
+        print(
+            f"   state variable OPENROUTER_API_KEY_ROTATION: {len(state)} bytes of JSON, "
+            "hashes and times only, no key"
+        )
+
+    took = time.monotonic() - started
+    print(
+        f"\n{'Demo complete' if ok else 'Demo FAILED'} in {took:.1f}s. "
+        "Next: see README.md to run it on GitHub Actions."
+    )
+    return 0 if ok else 1
+
+
+def _plaintext_of(box: Sandbox, key_hash: str | None) -> str | None:
+    """The sandbox knows every plaintext; the engine never keeps one (demo-only look-up)."""
+    for record in box.openrouter.live_keys():
+        if record.hash == key_hash:
+            return record.plaintext
+    return None
