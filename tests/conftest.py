@@ -36,7 +36,9 @@ class GitHubContractReport:
 GITHUB_CONTRACT_TOTAL = GitHubContractReport()
 
 
-def check_github_exchanges(exchanges: list[Any]) -> GitHubContractReport:
+def check_github_exchanges(
+    exchanges: list[Any], *, validate_requests: bool = True
+) -> GitHubContractReport:
     """Validate the stand-in's exchanges (``GitHubStandIn.exchanges``) against the spec.
 
     Many GitHub operations list only their success codes (a secret PUT lists 201 and 204), yet
@@ -46,17 +48,18 @@ def check_github_exchanges(exchanges: list[Any]) -> GitHubContractReport:
     import jsonschema
     from openapi_core.templating.responses.exceptions import ResponseNotFound
 
-    from .contract import GITHUB_SPEC, openapi, spec_request, spec_response
+    from .contract import GITHUB_SPEC, SPECS, openapi, spec_request, spec_response
 
     api = openapi(GITHUB_SPEC)
-    schemas = api.spec.contents()["components"]["schemas"]
+    schemas = json.loads((SPECS / GITHUB_SPEC).read_text())["components"]["schemas"]
     report = GitHubContractReport()
     for ex in exchanges:
         query = ("?" + urlencode(ex.query)) if ex.query else ""
         request = spec_request(
             ex.method, f"http://sandbox/github{ex.path}{query}", ex.headers, ex.body
         )
-        api.validate_request(request)
+        if validate_requests:
+            api.validate_request(request)
         response = spec_response(
             ex.status,
             {"content-type": "application/json", **ex.response_headers} if ex.response_body else {},
