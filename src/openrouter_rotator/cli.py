@@ -82,10 +82,14 @@ def _float_env(env: Mapping[str, str], name: str, default: float) -> float:
 
 
 def build_rotator(config: Config, env: Mapping[str, str], actions: Actions) -> Rotator:
-    openrouter = OpenRouterClient(config.credentials.management_key, config.openrouter_base_url)
+    timeout = _float_env(env, "ROTATOR_HTTP_TIMEOUT", 15.0) or 15.0
+    openrouter = OpenRouterClient(
+        config.credentials.management_key, config.openrouter_base_url, timeout=timeout
+    )
     github = GitHubClient(
         config.credentials.github_token,
         config.github_api_url,
+        timeout=timeout,
         # GitHub asks for >= 1 s between writes in bulk; a local sandbox needs no pacing.
         write_interval=_float_env(env, "ROTATOR_GITHUB_WRITE_INTERVAL", 1.0),
     )

@@ -333,6 +333,7 @@ class SandboxServer:
                 # Headers and body go out in two writes; without this, Nagle's algorithm and
                 # the client's delayed ACK add ~40 ms to every answer.
                 self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
             # Headers and body go out in two writes; without this, Nagle holds the body back
             # until the client's delayed ACK (~40 ms a request on loopback).
             disable_nagle_algorithm = True

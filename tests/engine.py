@@ -1,0 +1,111 @@
+"""Helpers for driving the engine against the sandbox and checking the SPEC's invariants."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from openrouter_rotator.config import parse_config
+from openrouter_rotator.github import GitHubClient
+from openrouter_rotator.openrouter import OpenRouterClient
+from openrouter_rotator.rotation import Rotator
+from openrouter_rotator.sandbox import Sandbox
+from openrouter_rotator.state import State
+
+SECRET = "OPENROUTER_API_KEY"
+STATE_REPO = "octo-org/app"
+VARIABLE = f"{SECRET}_ROTATION"
+KEY_NAME = "octo-org/app ci"
+TARGETS = ["repo:octo-org/app", "env:octo-org/app/production", "org:octo-org"]
+
+
+class Clock:
+    def __init__(self, start: datetime | None = None) -> None:
+        self.moment = start or datetime.now(timezone.utc).replace(microsecond=0)
+
+    def __call__(self) -> datetime:
+        return self.moment
+
+    def advance(self, **delta: float) -> None:
+        self.moment += timedelta(**delta)
+
+
+def make_rotator(
+    box: Sandbox, clock: Clock | None = None, *, env: dict[str, str] | None = None, **options: Any
+) -> Rotator:
+    args: dict[str, object] = {
+        "targets": list(TARGETS),
+        "key_name": KEY_NAME,
+        "state_repository": STATE_REPO,
+    }
+    args.update({k: v for k, v in options.items()})
+    config = parse_config(args, {**box.env(), **(env or {})})
+    openrouter = OpenRouterClient(
+        config.credentials.management_key,
+        config.openrouter_base_url,
+        timeout=2.0,
+        sleep=lambda s: None,
+    )
+    github = GitHubClient(
+        config.credentials.github_token,
+        config.github_api_url,
+        write_interval=0,
+        timeout=2.0,
+        sleep=lambda s: None,
+    )
+    from openrouter_rotator.state import VariableStore
+
+    store = VariableStore(github, config.state_repository, config.state_variable)
+    return Rotator(config, openrouter, github, store, now=clock or Clock(), sleep=lambda s: None)
+
+
+def load_state(box: Sandbox) -> State | None:
+    value = box.github.variable(STATE_REPO, VARIABLE)
+    return None if value is None else State.from_json(value, "test")
+
+
+def digest(plaintext: str) -> str:
+    return hashlib.sha256(plaintext.encode()).hexdigest()
+
+
+def target_values(box: Sandbox, targets: list[str] = TARGETS) -> dict[str, str | None]:
+    values: dict[str, str | None] = {}
+    for target in targets:
+        try:
+            values[target] = box.github.open_secret(target, SECRET)
+        except KeyError:
+            values[target] = None
+    return values
+
+
+def assert_targets_work(
+    box: Sandbox, targets: list[str] = TARGETS, allow_empty: bool = False
+) -> None:
+    """Every target holds a key that works (SPEC: at every moment)."""
+    for target, value in target_values(box, targets).items():
+        if value is None:
+            assert allow_empty, f"{target} holds no key"
+            continue
+        assert box.openrouter.works(value), f"{target} holds a key that does not work"
+
+
+def assert_converged(box: Sandbox, now: datetime, targets: list[str] = TARGETS) -> State:
+    """After a clean run: every target holds the active key; only it and keys inside their
+    revoke window are alive; nothing is in flight or leased."""
+    state = load_state(box)
+    assert state is not None and state.active is not None
+    assert state.in_flight is None, state.in_flight
+    assert state.lease is None
+    for target, value in target_values(box, targets).items():
+        assert value is not None, target
+        assert digest(value) == state.active.hash, f"{target} does not hold the active key"
+        assert box.openrouter.works(value)
+    allowed = {state.active.hash} | {
+        r.hash for r in state.retiring if r.revoke_at is None or r.revoke_at > now
+    }
+    live = {k.hash for k in box.openrouter.live_keys(KEY_NAME)}
+    assert live <= allowed, f"orphans left: {live - allowed}"
+    assert state.active.hash in live
+    assert "sk-or-v1-" not in (box.github.variable(STATE_REPO, VARIABLE) or "")
+    return state

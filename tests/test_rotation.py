@@ -1,0 +1,262 @@
+"""The rotation engine end to end against the sandbox, in process, with a simulated clock."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from openrouter_rotator.errors import ConfigError, GitHubError, RotatorError
+from openrouter_rotator.rotation import RotationFailed
+from openrouter_rotator.sandbox import Sandbox
+from openrouter_rotator.state import Lease
+
+from .engine import (
+    KEY_NAME,
+    STATE_REPO,
+    TARGETS,
+    VARIABLE,
+    Clock,
+    assert_converged,
+    assert_targets_work,
+    load_state,
+    make_rotator,
+)
+
+
+def writes(box: Sandbox) -> list[str]:
+    return [
+        f"{r.method} {r.path}"
+        for r in box.requests()
+        if r.method != "GET" and r.path.startswith(("/api", "/github"))
+    ]
+
+
+def test_first_run_issues_a_key_everywhere(sandbox: Sandbox) -> None:
+    clock = Clock()
+    result = make_rotator(sandbox, clock).run()
+    assert result.rotated and result.reason == "first key issued"
+    assert result.previous_key_hash is None
+    assert [t.status for t in result.targets] == ["updated"] * 3
+    state = assert_converged(sandbox, clock())
+    assert result.key_hash == state.active.hash
+    assert state.last_rotation is not None and state.last_rotation.trigger == "cli"
+    assert result.next_rotation_at is not None
+    assert result.next_rotation_at - clock() <= timedelta(days=30)
+
+
+def test_first_key_is_issued_even_with_auto_rotation_off(sandbox: Sandbox) -> None:
+    result = make_rotator(sandbox, auto_rotation=False).run()
+    assert result.rotated and result.next_rotation_at is None
+
+
+def test_a_run_that_is_not_due_writes_nothing(sandbox: Sandbox) -> None:
+    clock = Clock()
+    make_rotator(sandbox, clock).run()
+    clock.advance(hours=1)
+    sandbox.reset_requests()
+    result = make_rotator(sandbox, clock).run()
+    assert not result.rotated and result.reason == "not due"
+    assert writes(sandbox) == []
+    # the state read and the usage read, nothing more
+    assert [f"{r.method} {r.path}" for r in sandbox.requests()] == [
+        f"GET /github/repos/{STATE_REPO}/actions/variables/{VARIABLE}",
+        f"GET /api/v1/keys/{result.key_hash}",
+    ]
+    assert result.usage is not None
+
+
+def test_due_rotation_runs_at_rotate_at_in_the_time_zone(sandbox: Sandbox) -> None:
+    clock = Clock()
+    options = {"interval_days": "1", "rotate_at": "03:00", "timezone": "America/New_York"}
+    first = make_rotator(sandbox, clock, **options).run()
+    due = first.next_rotation_at
+    assert due is not None
+    clock.moment = due - timedelta(seconds=1)
+    assert not make_rotator(sandbox, clock, **options).run().rotated
+    clock.moment = due
+    second = make_rotator(sandbox, clock, **options).run()
+    assert second.rotated and second.reason == "due"
+    assert second.previous_key_hash == first.key_hash
+
+
+def test_forced_rotation_keeps_the_old_key_for_the_grace_period(sandbox: Sandbox) -> None:
+    clock = Clock()
+    first = make_rotator(sandbox, clock).run()
+    clock.advance(hours=1)
+    second = make_rotator(sandbox, clock, force=True, reason="leak drill").run()
+    assert second.rotated and second.reason == "forced: leak drill"
+    assert second.previous_key_hash == first.key_hash
+    assert [r.hash for r in second.retiring] == [first.key_hash]
+    assert second.retiring[0].revoke_at == clock() + timedelta(hours=6)
+    assert second.revoked == ()
+    assert {k.hash for k in sandbox.openrouter.live_keys(KEY_NAME)} == {
+        first.key_hash,
+        second.key_hash,
+    }
+
+    clock.advance(hours=5, minutes=59)
+    assert make_rotator(sandbox, clock).run().revoked == ()
+    clock.advance(minutes=1)
+    third = make_rotator(sandbox, clock).run()
+    assert not third.rotated and third.revoked == (first.key_hash,)
+    assert third.retiring == ()
+    assert_converged(sandbox, clock())
+    assert [k.hash for k in sandbox.openrouter.live_keys(KEY_NAME)] == [second.key_hash]
+
+
+def test_revoke_after_zero_revokes_in_the_same_run(sandbox: Sandbox) -> None:
+    clock = Clock()
+    first = make_rotator(sandbox, clock).run()
+    second = make_rotator(sandbox, clock, force=True, revoke_after="0").run()
+    assert second.revoked == (first.key_hash,)
+    assert_converged(sandbox, clock())
+    assert len(sandbox.openrouter.live_keys(KEY_NAME)) == 1
+
+
+def test_next_rotation_mode_keeps_exactly_one_previous_key(sandbox: Sandbox) -> None:
+    clock = Clock()
+    keys = [make_rotator(sandbox, clock, revoke_after="next-rotation").run().key_hash]
+    for _ in range(3):
+        clock.advance(days=1)
+        result = make_rotator(sandbox, clock, revoke_after="next-rotation", force=True).run()
+        keys.append(result.key_hash)
+        assert [r.hash for r in result.retiring] == [keys[-2]]
+        assert result.retiring[0].revoke_at is None
+    live = {k.hash for k in sandbox.openrouter.live_keys(KEY_NAME)}
+    assert live == set(keys[-2:])
+    assert_converged(sandbox, clock())
+
+
+def test_dry_run_changes_nothing(sandbox: Sandbox) -> None:
+    sandbox.reset_requests()
+    result = make_rotator(sandbox, dry_run=True).run()
+    assert result.dry_run and not result.rotated
+    assert result.reason.startswith("would rotate")
+    assert writes(sandbox) == []
+    assert load_state(sandbox) is None and sandbox.openrouter.live_keys() == []
+
+
+def test_a_second_run_respects_the_lease(sandbox: Sandbox) -> None:
+    clock = Clock()
+    make_rotator(sandbox, clock).run()
+    state = load_state(sandbox)
+    assert state is not None
+    from dataclasses import replace
+
+    sandbox.github.set_variable(
+        STATE_REPO,
+        VARIABLE,
+        replace(state, lease=Lease("someone-else", clock() + timedelta(minutes=10))).to_json(),
+    )
+    sandbox.reset_requests()
+    result = make_rotator(sandbox, clock, force=True).run()
+    assert not result.rotated and "lease" in result.reason
+    assert writes(sandbox) == []
+    clock.advance(minutes=11)  # a lease expires, so a killed run never blocks later ones
+    assert make_rotator(sandbox, clock, force=True).run().rotated
+
+
+def test_a_new_target_gets_a_key_by_rotation(sandbox: Sandbox) -> None:
+    clock = Clock()
+    make_rotator(sandbox, clock).run()
+    more = [*TARGETS, "dependabot:octo-org/app"]
+    result = make_rotator(sandbox, clock, targets=more).run()
+    assert result.rotated and "dependabot:octo-org/app" in result.reason
+    assert_converged(sandbox, clock(), more)
+
+
+def test_active_key_deleted_outside_is_replaced(sandbox: Sandbox) -> None:
+    clock = Clock()
+    first = make_rotator(sandbox, clock).run()
+    assert first.key_hash
+    sandbox.openrouter.keys.pop(first.key_hash)
+    result = make_rotator(sandbox, clock).run()
+    assert result.rotated and "no longer exists" in result.reason
+    assert_converged(sandbox, clock())
+
+
+def test_an_inference_key_is_refused_before_anything_changes(sandbox: Sandbox) -> None:
+    plain = sandbox.openrouter.add_key("inference")
+    with pytest.raises(ConfigError, match="management key"):
+        make_rotator(sandbox, env={"OPENROUTER_MANAGEMENT_KEY": plain}).run()
+    assert load_state(sandbox) is None
+    assert [k.name for k in sandbox.openrouter.live_keys()] == ["inference"]
+
+
+def test_a_missing_environment_stops_the_run_before_a_key_exists(sandbox: Sandbox) -> None:
+    with pytest.raises(GitHubError, match="staging"):
+        make_rotator(sandbox, targets=["repo:octo-org/app", "env:octo-org/app/staging"]).run()
+    assert sandbox.openrouter.live_keys() == []
+    assert load_state(sandbox) is None
+
+
+def test_read_only_token_stops_the_run_with_the_fix(sandbox: Sandbox) -> None:
+    clock = Clock()
+    make_rotator(sandbox, clock).run()
+    before = {k.hash for k in sandbox.openrouter.live_keys()}
+    with pytest.raises(GitHubError) as info:
+        make_rotator(
+            sandbox, clock, force=True, env={"GITHUB_TOKEN": sandbox.github.readonly_token}
+        ).run()
+    assert "GITHUB_TOKEN" in str(info.value) or "permission" in str(info.value).lower()
+    assert {k.hash for k in sandbox.openrouter.live_keys()} == before
+    assert_targets_work(sandbox)
+
+
+def test_a_failed_target_keeps_every_target_working_and_the_next_run_converges(
+    sandbox: Sandbox,
+) -> None:
+    clock = Clock()
+    first = make_rotator(sandbox, clock).run()
+    sandbox.fault(
+        r"/environments/production/secrets/OPENROUTER_API_KEY$",
+        method="PUT",
+        status=500,
+        times=None,
+    )
+    with pytest.raises(RotationFailed) as info:
+        make_rotator(sandbox, clock, force=True).run()
+    statuses = {t.target: t.status for t in info.value.result.targets}
+    assert statuses["env:octo-org/app/production"] == "failed"
+    assert statuses["repo:octo-org/app"] == "updated"
+    assert_targets_work(sandbox)
+    assert first.key_hash in {k.hash for k in sandbox.openrouter.live_keys()}
+    state = load_state(sandbox)
+    assert state is not None and state.in_flight is not None and state.lease is None
+
+    sandbox.clear_faults()
+    clock.advance(minutes=5)
+    result = make_rotator(sandbox, clock).run()
+    assert result.rotated and "did not complete" in result.reason
+    state = assert_converged(sandbox, clock())
+    # both the old active key and the half-published one wait out the grace period
+    assert len(state.retiring) == 2
+    assert all(r.revoke_at == clock() + timedelta(hours=6) for r in state.retiring)
+    clock.advance(hours=6)
+    make_rotator(sandbox, clock).run()
+    assert [k.hash for k in sandbox.openrouter.live_keys(KEY_NAME)] == [state.active.hash]
+
+
+def test_a_new_key_that_does_not_work_is_deleted(sandbox: Sandbox) -> None:
+    clock = Clock()
+    first = make_rotator(sandbox, clock).run()
+    sandbox.fault(r"/api/v1/key$", status=401, times=3)
+    with pytest.raises(RotatorError):
+        make_rotator(sandbox, clock, force=True).run()
+    assert [k.hash for k in sandbox.openrouter.live_keys(KEY_NAME)] == [first.key_hash]
+    state = assert_converged(sandbox, clock())
+    assert state.active is not None and state.active.hash == first.key_hash
+
+
+def test_revoke_failure_is_retried_by_the_next_run(sandbox: Sandbox) -> None:
+    clock = Clock()
+    first = make_rotator(sandbox, clock).run()
+    sandbox.fault(r"/api/v1/keys/[0-9a-f]+$", method="DELETE", status=503, times=None)
+    result = make_rotator(sandbox, clock, force=True, revoke_after="0").run()
+    assert result.rotated and not result.ok and result.revoked == ()
+    assert "next run" in result.problems[0]
+    sandbox.clear_faults()
+    again = make_rotator(sandbox, clock, revoke_after="0").run()
+    assert again.revoked == (first.key_hash,)
+    assert_converged(sandbox, clock())
