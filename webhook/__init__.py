@@ -1,0 +1,101 @@
+"""The chat-ops webhook: Slack, GitHub comments, a bearer API and usage alerts -> rotations.
+
+``create_app()`` is the Flask application factory (``gunicorn 'webhook:create_app()'``). With no
+argument it reads the TOML file named by ``ROTATOR_WEBHOOK_CONFIG`` and the secrets from the
+environment, and refuses to start (``ConfigError``) when something an enabled endpoint needs is
+missing. Tests pass a mapping, the way Flask's tutorial does; besides Flask settings it may hold
+
+- ``ROTATOR_SETTINGS``: a :class:`~webhook.config.WebhookSettings` (skips the file and env),
+- ``ROTATOR_ENV``: the environment mapping to read instead of ``os.environ``,
+- ``ROTATOR_GITHUB``: a ``repository -> client`` factory (default: the engine's GitHubClient),
+- ``ROTATOR_STORE``: a :class:`~webhook.store.Store` (default: SQLite, or Redis with redis_url),
+- ``ROTATOR_CLOCK``: a ``() -> unix seconds`` callable.
+
+Each door is a blueprint; endpoints left out of ``[webhook] endpoints`` are not registered.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask, Response, jsonify
+from werkzeug.exceptions import HTTPException
+
+from .common import EXTENSION, answer
+from .config import WebhookSettings, load_settings
+from .logs import configure_logging, log_event
+from .rotations import Background, Rotations, Verdict, default_github_factory
+from .store import RedisStore, SQLiteStore, Store
+
+__all__ = ["MAX_BODY", "create_app"]
+
+# SPEC §6: bodies over 64 KiB are refused with 413. Slack commands, GitHub comment events and
+# alerts are far smaller; anything bigger is a mistake or an attack.
+MAX_BODY = 64 * 1024
+
+
+def create_app(config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the webhook app. See the module docstring for ``config``."""
+    config = dict(config or {})
+    configure_logging()
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
+    app.config.update({k: v for k, v in config.items() if not k.startswith("ROTATOR_")})
+
+    settings: WebhookSettings = config.get("ROTATOR_SETTINGS") or load_settings(
+        config.get("ROTATOR_ENV")
+    )
+    clock = config.get("ROTATOR_CLOCK") or time.time
+    store: Store = config.get("ROTATOR_STORE") or _open_store(settings)
+    github = config.get("ROTATOR_GITHUB") or default_github_factory(settings)
+    app.extensions[EXTENSION] = Rotations(
+        settings=settings, store=store, github=github, background=Background(), clock=clock
+    )
+
+    from . import alerts, api, github_events, slack
+
+    doors = {"slack": slack.bp, "github": github_events.bp, "api": api.bp, "alerts": alerts.bp}
+    for name, blueprint in doors.items():
+        if name in settings.endpoints:
+            app.register_blueprint(blueprint)
+
+    @app.get("/healthz")
+    def healthz() -> tuple[Response, int]:
+        # Load balancers need "can this instance take requests", which includes its store.
+        try:
+            store.ping()
+        except Exception:  # noqa: BLE001 - any store failure is "unhealthy", not a 500
+            return jsonify({"status": "unhealthy", "store": "unreachable"}), 503
+        return jsonify({"status": "ok", "rotations": sorted(settings.rotations)}), 200
+
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException) -> tuple[Response, int]:
+        status = error.code or 500
+        reason = {413: "too_large", 404: "not_found", 405: "method_not_allowed"}.get(
+            status, "bad_request"
+        )
+        message = "Body over 64 KiB." if status == 413 else (error.name or "Error")
+        return answer("http", Verdict(status, "rejected", reason, message))
+
+    @app.errorhandler(Exception)
+    def unexpected(error: Exception) -> tuple[Response, int]:
+        # Logged by type only: the text of an unexpected error could quote a header or secret.
+        log_event("webhook.error", error=type(error).__name__)
+        return jsonify({"status": "error", "message": "internal error"}), 500
+
+    log_event(
+        "webhook.start",
+        rotations=sorted(settings.rotations),
+        endpoints=sorted(settings.endpoints),
+        store="redis" if settings.redis_url else "sqlite",
+        github_auth="app" if settings.github_app_id else "token",
+    )
+    return app
+
+
+def _open_store(settings: WebhookSettings) -> Store:
+    if settings.redis_url:
+        return RedisStore(settings.redis_url)
+    return SQLiteStore(settings.store_path)
