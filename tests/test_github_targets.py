@@ -146,7 +146,9 @@ def test_invalid_secret_names(name: str, why: str) -> None:
 # -- properties -------------------------------------------------------------------------------
 
 owners = st.from_regex(r"[A-Za-z0-9](?:[A-Za-z0-9_-]{0,20}[A-Za-z0-9_])?", fullmatch=True)
-repos = st.from_regex(r"[A-Za-z0-9._-]{1,30}", fullmatch=True).filter(lambda r: r not in (".", ".."))
+repos = st.from_regex(r"[A-Za-z0-9._-]{1,30}", fullmatch=True).filter(
+    lambda r: r not in (".", "..")
+)
 environments = st.text(
     alphabet=st.characters(min_codepoint=32, max_codepoint=0x2FF, exclude_characters="?#"),
     min_size=1,

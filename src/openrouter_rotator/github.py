@@ -49,6 +49,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import jwt
 import requests
 from github import Auth, GithubException, GithubIntegration
 from github.PublicKey import encrypt as _seal_with_pygithub
@@ -517,7 +518,7 @@ class GitHubClient:
             ) from None
         except requests.RequestException as exc:
             raise GitHubTransportError(f"no answer from {base}: {type(exc).__name__}") from None
-        except (ValueError, TypeError) as exc:
+        except (ValueError, TypeError, jwt.PyJWTError) as exc:
             # PyJWT/cryptography refuse a malformed key before any request is sent.
             raise ConfigError(
                 "github-app-private-key", None, f"not a usable PEM RSA private key ({exc})"
