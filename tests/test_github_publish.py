@@ -211,7 +211,9 @@ def test_every_bad_target_is_reported_at_once(github_sandbox: Sandbox) -> None:
 def test_the_same_location_twice_is_a_configuration_error(github_sandbox: Sandbox) -> None:
     gh = client(github_sandbox)
     with pytest.raises(ConfigError):
-        gh.preflight([parse_target("org:octo-org"), parse_target("org:Octo-Org?visibility=all")], NAME)
+        gh.preflight(
+            [parse_target("org:octo-org"), parse_target("org:Octo-Org?visibility=all")], NAME
+        )
     with pytest.raises(ConfigError):
         gh.preflight([parse_target("repo:octo-org/app")], "GITHUB_KEY")
     assert github_sandbox.requests() == []
@@ -250,7 +252,9 @@ def test_a_failed_target_does_not_stop_the_others(github_sandbox: Sandbox) -> No
     gh = client(box, retries=1, sleep=lambda s: None)
     specs = ["repo:octo-org/app", "repo:octo-org/api", "dependabot:octo-org/app"]
     plan = gh.preflight([parse_target(s) for s in specs], NAME)
-    box.fault(r"/repos/octo-org/api/actions/secrets/OPENROUTER", method="PUT", status=502, times=None)
+    box.fault(
+        r"/repos/octo-org/api/actions/secrets/OPENROUTER", method="PUT", status=502, times=None
+    )
     value = new_value()
     results = gh.publish(plan, value)
     assert [r.status for r in results] == ["created", "failed", "created"]
@@ -279,7 +283,12 @@ def test_the_plaintext_never_leaves_sealed(
     caplog.set_level(logging.DEBUG)  # PyGithub logs every request body at DEBUG
     value = new_value()
     gh = client(box, retries=0)
-    specs = ["repo:octo-org/app", "env:octo-org/app/production", "org:octo-org", "repo:octo-org/api"]
+    specs = [
+        "repo:octo-org/app",
+        "env:octo-org/app/production",
+        "org:octo-org",
+        "repo:octo-org/api",
+    ]
     plan = gh.preflight([parse_target(s) for s in specs], NAME)
     box.fault(r"/repos/octo-org/api/actions/secrets/", method="PUT", status=500, times=None)
     results = gh.publish(plan, value)
