@@ -32,7 +32,12 @@ class Clock:
 
 
 def make_rotator(
-    box: Sandbox, clock: Clock | None = None, *, env: dict[str, str] | None = None, **options: Any
+    box: Sandbox,
+    clock: Clock | None = None,
+    *,
+    env: dict[str, str] | None = None,
+    timeout: float = 2.0,
+    **options: Any,
 ) -> Rotator:
     args: dict[str, object] = {
         "targets": list(TARGETS),
@@ -44,14 +49,14 @@ def make_rotator(
     openrouter = OpenRouterClient(
         config.credentials.management_key,
         config.openrouter_base_url,
-        timeout=2.0,
+        timeout=timeout,
         sleep=lambda s: None,
     )
     github = GitHubClient(
         config.credentials.github_token,
         config.github_api_url,
         write_interval=0,
-        timeout=2.0,
+        timeout=timeout,
         sleep=lambda s: None,
     )
     from openrouter_rotator.state import VariableStore

@@ -231,8 +231,8 @@ class Rotator:
             )
         else:
             state = self._save(with_lease(state, self.holder, now))
-        self._confirm_lease()
         try:
+            self._confirm_lease()
             superseded: list[str] = []
             if in_flight_before is not None:
                 state, superseded = self._clean_up(state, in_flight_before)
@@ -317,9 +317,15 @@ class Rotator:
         self.on_secret(created.key)
         new_hash = created.info.hash
         log.info("created key %s", new_hash[:12])
-        state = self._save(
-            replace(state, in_flight=replace(flight, step="created", key_hash=new_hash))
-        )
+        try:
+            state = self._save(
+                replace(state, in_flight=replace(flight, step="created", key_hash=new_hash))
+            )
+        except RotatorError:
+            # Written nowhere and not on record: delete it now rather than leave it to the
+            # next run's listing.
+            self._delete_quietly(new_hash)
+            raise
         try:
             usage = self._verify(created.key)
         except OpenRouterError:
@@ -436,6 +442,12 @@ class Rotator:
                 "another run took the lease at the same moment; this run changed "
                 "nothing and stops (the other run does the work)"
             )
+
+    def _delete_quietly(self, key_hash: str) -> None:
+        try:
+            self.openrouter.delete_key(key_hash)
+        except OpenRouterError:
+            log.warning("could not delete key %s yet; the next run does", key_hash[:12])
 
     def _release_lease_quietly(self) -> None:
         try:

@@ -22,7 +22,9 @@ from .errors import GitHubError, StateError
 
 SCHEMA = "openrouter-rotator/state"
 VERSION = 1
-LEASE_TTL = timedelta(minutes=30)  # SPEC: at most one hour, so a killed run never blocks others
+# Long enough for the slowest honest run (100 targets paced 1 s apart, a few Retry-After waits),
+# short enough that a killed run delays the next one by at most this (SPEC: at most one hour).
+LEASE_TTL = timedelta(minutes=15)
 MAX_VALUE_BYTES = 48 * 1024  # GitHub's limit for one variable
 
 
