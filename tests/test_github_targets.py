@@ -150,7 +150,9 @@ repos = st.from_regex(r"[A-Za-z0-9._-]{1,30}", fullmatch=True).filter(
     lambda r: r not in (".", "..")
 )
 environments = st.text(
-    alphabet=st.characters(min_codepoint=32, max_codepoint=0x2FF, exclude_characters="?#"),
+    alphabet=st.characters(
+        min_codepoint=32, max_codepoint=0x2FF, exclude_characters="?#", exclude_categories=["Cc"]
+    ),
     min_size=1,
     max_size=40,
 ).filter(lambda e: e == e.strip())
