@@ -1,0 +1,165 @@
+"""The CLI as a user runs it: a subprocess, exit codes, --json, errors, masking, secrets."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from openrouter_rotator.sandbox import Sandbox
+
+from .cli_helpers import run_cli
+from .engine import assert_converged, target_values
+from .engine import Clock
+
+RESULT_KEYS = {
+    "rotated",
+    "reason",
+    "key_hash",
+    "previous_key_hash",
+    "revoked",
+    "retiring",
+    "next_rotation_at",
+    "targets",
+    "usage",
+    "dry_run",
+}
+
+
+def test_help_lists_every_command(sandbox: Sandbox) -> None:
+    done = run_cli(sandbox, "--help")
+    assert done.returncode == 0
+    for word in ("rotate", "status", "demo", "sandbox"):
+        assert word in done.stdout
+    rotate_help = run_cli(sandbox, "rotate", "--help").stdout
+    for flag in (
+        "--secret-name",
+        "--target",
+        "--key-name",
+        "--limit",
+        "--limit-reset",
+        "--include-byok-in-limit",
+        "--expires-after",
+        "--interval-days",
+        "--rotate-at",
+        "--timezone",
+        "--auto-rotation",
+        "--no-auto-rotation",
+        "--revoke-after",
+        "--state-repository",
+        "--state-variable",
+        "--force",
+        "--dry-run",
+        "--reason",
+        "--json",
+        "--usage-alert-threshold",
+        "--alert-webhook-url",
+    ):
+        assert flag in rotate_help, flag
+
+
+def test_rotate_json_has_exactly_the_spec_keys(sandbox: Sandbox) -> None:
+    done = run_cli(sandbox, "rotate", "--json")
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert set(result) == RESULT_KEYS
+    assert result["rotated"] is True and result["dry_run"] is False
+    assert {t["status"] for t in result["targets"]} == {"updated"}
+    assert set(result["usage"]) == {"limit", "limit_remaining", "percent_used"}
+    assert_converged(sandbox, Clock()())
+
+    status = run_cli(sandbox, "status", "--json")
+    assert status.returncode == 0, status.stderr
+    assert set(json.loads(status.stdout)) == RESULT_KEYS - {"targets"}
+
+
+def test_human_output_and_next_run_not_due(sandbox: Sandbox) -> None:
+    first = run_cli(sandbox, "rotate", "--limit", "20", "--limit-reset", "daily")
+    assert first.returncode == 0, first.stderr
+    assert "rotated: OPENROUTER_API_KEY now holds key" in first.stdout
+    assert "next rotation:" in first.stdout and "usage: $20.00 left of $20.00" in first.stdout
+    second = run_cli(sandbox, "rotate")
+    assert second.returncode == 0
+    assert "no rotation: not due" in second.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "fragment"),
+    [
+        (["rotate", "--interval-days", "0"], {}, "--interval-days"),
+        (["rotate", "--target", "repo:nope"], {}, "target"),
+        (["rotate"], {"ROTATOR_TIMEZONE": "Moon/Base"}, "timezone"),
+        (["rotate"], {"OPENROUTER_MANAGEMENT_KEY": ""}, "OPENROUTER_MANAGEMENT_KEY"),
+        (["rotate", "--no-such-flag"], {}, "--no-such-flag"),
+        (["frobnicate"], {}, "frobnicate"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2_and_nothing_sent(
+    sandbox: Sandbox, args: list[str], env: dict[str, str], fragment: str
+) -> None:
+    sandbox.reset_requests()
+    done = run_cli(sandbox, *args, **env)
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert fragment in lines[0] and "Traceback" not in done.stderr
+    assert sandbox.requests() == []
+
+
+def test_read_only_token_fails_with_the_fix_and_changes_nothing(sandbox: Sandbox) -> None:
+    done = run_cli(sandbox, "rotate", GITHUB_TOKEN=sandbox.github.readonly_token)
+    assert done.returncode == 1
+    assert "Secrets" in done.stderr and "Traceback" not in done.stderr
+    assert sandbox.openrouter.live_keys() == []
+
+
+def test_missing_environment_is_found_before_a_key_exists(sandbox: Sandbox) -> None:
+    done = run_cli(sandbox, "rotate", "--target", "env:octo-org/app/staging")
+    assert done.returncode == 1
+    assert "staging" in done.stderr
+    assert sandbox.openrouter.live_keys() == []
+
+
+def test_no_plaintext_anywhere_outside_actions(sandbox: Sandbox) -> None:
+    outputs = []
+    for args in (["rotate"], ["rotate", "--force", "--revoke-after", "0"], ["status"]):
+        done = run_cli(sandbox, *args, ROTATOR_VERBOSE="1")
+        assert done.returncode == 0, done.stderr
+        outputs.append(done.stdout + done.stderr)
+    text = "\n".join(outputs)
+    assert "sk-or-v1-" not in text
+    assert sandbox.github.admin_token not in text
+    assert "::add-mask::" not in text  # off Actions such a line would print the secret
+
+
+def test_keys_are_masked_on_actions(sandbox: Sandbox, tmp_path) -> None:
+    done = run_cli(
+        sandbox,
+        "rotate",
+        GITHUB_ACTIONS="true",
+        GITHUB_OUTPUT=str(tmp_path / "out"),
+        GITHUB_STEP_SUMMARY=str(tmp_path / "sum"),
+    )
+    assert done.returncode == 0, done.stderr
+    key = next(v for v in target_values(sandbox).values() if v)
+    masks = [line for line in done.stdout.splitlines() if line.startswith("::add-mask::")]
+    assert f"::add-mask::{key}" in masks
+    assert f"::add-mask::{sandbox.management_key}" in masks
+    assert f"::add-mask::{sandbox.github.admin_token}" in masks
+    # the mask comes before anything else could print the key, and nothing else does
+    rest = done.stdout.replace(f"::add-mask::{key}", "") + done.stderr
+    assert key not in rest and sandbox.management_key not in rest.replace(
+        f"::add-mask::{sandbox.management_key}", ""
+    )
+
+
+def test_usage_warning_at_threshold(sandbox: Sandbox) -> None:
+    done = run_cli(sandbox, "rotate", "--json", "--limit", "10")
+    key_hash = json.loads(done.stdout)["key_hash"]
+    sandbox.openrouter.set_usage(key_hash, usage=9)
+    done = run_cli(sandbox, "rotate", "--limit", "10")
+    assert done.returncode == 0
+    assert "90% used" in done.stdout
+    assert "warning:" in done.stderr and "threshold 80%" in done.stderr
+    done = run_cli(sandbox, "rotate", "--limit", "10", GITHUB_ACTIONS="true")
+    assert "::warning title=OpenRouter key usage::" in done.stdout
