@@ -9,8 +9,7 @@ import pytest
 from openrouter_rotator.sandbox import Sandbox
 
 from .cli_helpers import run_cli
-from .engine import assert_converged, target_values
-from .engine import Clock
+from .engine import Clock, assert_converged, target_values
 
 RESULT_KEYS = {
     "rotated",
