@@ -63,16 +63,21 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a number")
 
 
-def _number(data: dict[str, Any], name: str, *, optional: bool) -> float | None:
+def _number(data: dict[str, Any], name: str) -> float:
     value = data.get(name)
-    if value is None and optional and name in data:
-        return None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ValueError(name)
     number = float(value)
     if not math.isfinite(number):
         raise ValueError(name)
     return number
+
+
+def _number_or_null(data: dict[str, Any], name: str) -> float | None:
+    # Present and null means "unlimited"; absent is a malformed alert.
+    if name in data and data[name] is None:
+        return None
+    return _number(data, name)
 
 
 def _text(data: dict[str, Any], name: str, limit: int) -> str:
@@ -101,10 +106,10 @@ def parse_alert(body: bytes) -> UsageAlert:
     return UsageAlert(
         rotation=_text(data, "rotation", 64),
         key_hash=_text(data, "key_hash", 128),
-        limit=_number(data, "limit", optional=True),
-        limit_remaining=_number(data, "limit_remaining", optional=True),
-        percent_used=_number(data, "percent_used", optional=False) or 0.0,
-        threshold=_number(data, "threshold", optional=False) or 0.0,
+        limit=_number_or_null(data, "limit"),
+        limit_remaining=_number_or_null(data, "limit_remaining"),
+        percent_used=_number(data, "percent_used"),
+        threshold=_number(data, "threshold"),
         at=at,
     )
 
