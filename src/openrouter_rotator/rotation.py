@@ -38,7 +38,7 @@ from .state import (
     new_holder,
     with_lease,
 )
-from .usage import UsageReport, alert_body, send_alert
+from .usage import UsageReport, alert_body, alert_rotation, send_alert
 
 log = logging.getLogger(__name__)
 
@@ -247,8 +247,11 @@ class Rotator:
             if plan.rotate:
                 state, outcomes, usage = self._rotate(state, publish_plan, superseded)
                 rotated = True
-            state, revoked, problems = self._revoke(state)
-            state = self._save(replace(state, lease=None))
+            revoked: tuple[str, ...] = ()
+            problems: tuple[str, ...] = ()
+            if state.lease is not None:  # the commit released it when nothing was due
+                state, revoked, problems = self._revoke(state)
+                state = self._save(replace(state, lease=None))
         except BaseException:
             self._release_lease_quietly()
             raise
@@ -376,6 +379,10 @@ class Rotator:
             in_flight=None,
             last_rotation=LastRotation(now, flight.trigger, flight.reason, self.config.run_url),
         )
+        if not any(r.revoke_at is not None and r.revoke_at <= now for r in state.retiring):
+            # Nothing to revoke in this run (the default revoke-after is 6h): the commit write
+            # releases the lease too, rather than a second write doing only that.
+            state = replace(state, lease=None)
         state = self._save(state)
         return state, outcomes, usage
 
@@ -510,7 +517,7 @@ class Rotator:
         url, secret = self.config.alert_webhook_url, self.config.credentials.alert_webhook_secret
         if url and secret and state.active and result.usage and not self.config.dry_run:
             body = alert_body(
-                self.config.secret_name,
+                alert_rotation(url, self.config.secret_name),
                 state.active.hash,
                 result.usage,
                 self.config.usage_alert_threshold,
@@ -520,10 +527,10 @@ class Rotator:
                 status = send_alert(url, secret, body)
             except Exception as exc:  # noqa: BLE001 - an alert must not fail the rotation
                 problem = f"usage alert not delivered ({type(exc).__name__})"
-                return replace(result, problems=result.problems + (problem,))
+                return replace(result, ok=False, problems=result.problems + (problem,))
             if status >= 300:
                 problem = f"usage alert answered HTTP {status}"
-                return replace(result, problems=result.problems + (problem,))
+                return replace(result, ok=False, problems=result.problems + (problem,))
         return result
 
     def _result(

@@ -6,6 +6,7 @@ import json
 import logging
 from dataclasses import dataclass
 from datetime import datetime
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
@@ -52,6 +53,16 @@ def alert_body(
             "at": iso(at),
         }
     ).encode()
+
+
+def alert_rotation(url: str, secret_name: str) -> str:
+    """The webhook rotation an alert is for: ``?rotation=NAME`` on the URL, else the secret name.
+
+    The engine does not know what the webhook's configuration calls this rotation; the URL is
+    the one place the user already points at it.
+    """
+    names = parse_qs(urlsplit(url).query).get("rotation")
+    return names[0] if names and names[0] else secret_name
 
 
 def send_alert(

@@ -1,0 +1,88 @@
+"""The usage alert end to end: the engine signs and sends it, the real webhook verifies it and
+dispatches an emergency rotation to the GitHub sandbox."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from werkzeug.serving import make_server
+
+from openrouter_rotator.sandbox import Sandbox
+from webhook import create_app
+from webhook.config import parse_settings
+
+from .engine import Clock, make_rotator
+
+ALERT_SECRET = "alert-secret-e2e"
+
+
+@pytest.fixture
+def webhook_url(sandbox: Sandbox, tmp_path: Path) -> Iterator[str]:
+    doc = {
+        "webhook": {"endpoints": ["alerts"]},
+        "github": {"api_url": sandbox.github_url},
+        "store": {"path": str(tmp_path / "webhook.sqlite3")},
+        "rotations": {
+            "openrouter": {
+                "repository": "octo-org/app",
+                "workflow": "rotate-openrouter-key.yml",
+                "ref": "main",
+                "cooldown": "10m",
+                "on_usage_alert": "rotate",
+            }
+        },
+    }
+    env = {
+        "ROTATOR_GITHUB_TOKEN": sandbox.github.admin_token,
+        "ROTATOR_ALERT_WEBHOOK_SECRET": ALERT_SECRET,
+    }
+    app = create_app({"ROTATOR_SETTINGS": parse_settings(doc, env)})
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+
+
+def test_high_usage_dispatches_one_emergency_rotation(sandbox: Sandbox, webhook_url: str) -> None:
+    clock = Clock()
+    options = {
+        "limit": "10",
+        "alert_webhook_url": f"{webhook_url}/alerts/usage?rotation=openrouter",
+        "env": {"ROTATOR_ALERT_WEBHOOK_SECRET": ALERT_SECRET},
+    }
+    first = make_rotator(sandbox, clock, **options).run()
+    assert first.key_hash and not first.usage_alert
+    sandbox.openrouter.set_usage(first.key_hash, usage=8.5)
+
+    for _ in range(2):  # the hourly schedule sends it again; the webhook acts once per window
+        result = make_rotator(sandbox, clock, **options).run()
+        assert result.usage_alert and result.problems == ()
+
+    deadline = time.monotonic() + 10
+    while not sandbox.github.dispatches and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.3)
+    assert len(sandbox.github.dispatches) == 1
+    dispatch = sandbox.github.dispatches[0]
+    assert dispatch.inputs["emergency"] == "true" and dispatch.inputs["force"] == "true"
+
+
+def test_a_wrong_secret_is_reported_not_fatal(sandbox: Sandbox, webhook_url: str) -> None:
+    clock = Clock()
+    options = {
+        "limit": "10",
+        "alert_webhook_url": f"{webhook_url}/alerts/usage?rotation=openrouter",
+        "env": {"ROTATOR_ALERT_WEBHOOK_SECRET": "not-the-secret"},
+    }
+    first = make_rotator(sandbox, clock, **options).run()
+    assert first.key_hash
+    sandbox.openrouter.set_usage(first.key_hash, usage=9)
+    result = make_rotator(sandbox, clock, **options).run()
+    assert result.usage_alert and not result.ok
+    assert result.problems == ("usage alert answered HTTP 401",)
+    assert sandbox.github.dispatches == []
