@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, NoReturn
 
 from . import __version__
-from .actions import Actions
+from .actions import Actions, report_failure, report_result, usage_message
 from .config import Config, add_options, parse_config
 from .errors import ConfigError, RotatorError
 from .github import GitHubClient
@@ -164,22 +164,27 @@ def run_engine(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     management = env.get("OPENROUTER_MANAGEMENT_KEY") or env.get("OPENROUTER_PROVISIONING_KEY")
     for secret in (management, env.get("GITHUB_TOKEN"), env.get("ROTATOR_ALERT_WEBHOOK_SECRET")):
         actions.mask(secret or "")
-    config = parse_config(vars(args), env)
-    rotator = build_rotator(config, env, actions)
+    config: Config | None = None
     try:
-        result = rotator.status() if args.command == "status" else rotator.run()
-    except RotationFailed as failure:
-        _emit(failure.result, args, config, sys.stdout)
+        config = parse_config(vars(args), env)
+        rotator = build_rotator(config, env, actions)
+        try:
+            result = rotator.status() if args.command == "status" else rotator.run()
+        except RotationFailed as failure:
+            _emit(failure.result, args, config, sys.stdout)
+            report_failure(actions, failure, config, failure.result, args.command)
+            raise
+    except RotationFailed:
+        raise
+    except RotatorError as exc:
+        # On Actions: ::error:: with the fix, and the failure in the job summary.
+        report_failure(actions, exc, config, None, args.command)
         raise
     _emit(result, args, config, sys.stdout)
-    if result.usage_alert and result.usage and result.usage.percent_used is not None:
-        message = (
-            f"{config.secret_name}: the active key has used {result.usage.percent_used:g}%"
-            f" of its limit (threshold {config.usage_alert_threshold:g}%)"
-        )
-        actions.warning(message, title="OpenRouter key usage")
-        if not actions.enabled:
-            print(f"warning: {message}", file=sys.stderr)
+    report_result(actions, result, config, args.command)
+    warning = usage_message(result, config)
+    if warning and not actions.enabled:
+        print(f"warning: {warning}", file=sys.stderr)
     for problem in result.problems:
         print(f"error: {problem}", file=sys.stderr)
     return 0 if result.ok else 1
@@ -206,7 +211,6 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         return 2
     except RotatorError as exc:
         print(f"openrouter-rotator: error: {exc}", file=sys.stderr)
-        Actions(env).error(str(exc), title="OpenRouter key rotation failed")
         return exc.exit_code
     except KeyboardInterrupt:
         return 130
