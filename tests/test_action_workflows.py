@@ -1,0 +1,78 @@
+"""The workflows in .github/workflows/: the example's contract (SPEC §5) and the self-test."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+WORKFLOWS = ROOT / ".github" / "workflows"
+
+
+def load(name: str) -> dict[Any, Any]:
+    data = yaml.safe_load((WORKFLOWS / name).read_text(encoding="utf-8"))
+    assert isinstance(data, dict)
+    # YAML 1.1 reads the key `on` as True.
+    if True in data:
+        data["on"] = data.pop(True)
+    return data
+
+
+def action_inputs() -> set[str]:
+    action = yaml.safe_load((ROOT / "action.yml").read_text(encoding="utf-8"))
+    return set(action["inputs"])
+
+
+def uses_steps(workflow: dict[Any, Any]) -> list[dict[str, Any]]:
+    return [s for job in workflow["jobs"].values() for s in job["steps"] if "uses" in s]
+
+
+def test_example_workflow_follows_the_spec() -> None:
+    workflow = load("rotate-openrouter-key.yml")
+    (schedule,) = workflow["on"]["schedule"]
+    minute, hour, *rest = schedule["cron"].split()
+    assert hour == "*" and rest == ["*", "*", "*"], "hourly"
+    assert int(minute) % 2 == 1, "at an odd minute"
+    inputs = workflow["on"]["workflow_dispatch"]["inputs"]
+    assert {name: spec["type"] for name, spec in inputs.items()} == {
+        "force": "boolean",
+        "reason": "string",
+        "emergency": "boolean",
+    }
+    assert workflow["permissions"] == {}
+    assert workflow["concurrency"]["cancel-in-progress"] is False
+    (job,) = workflow["jobs"].values()
+    assert job["timeout-minutes"] <= 30
+    (rotate,) = [s for s in job["steps"] if s["uses"] == "./"]
+    given = rotate["with"]
+    assert given["management-key"] == "${{ secrets.OPENROUTER_MANAGEMENT_KEY }}"
+    assert given["github-token"].startswith("${{ secrets.")
+    assert given["revoke-after"] == "${{ inputs.emergency && '0' || '6h' }}"
+    assert "inputs.force" in given["force"] and "inputs.emergency" in given["force"]
+
+
+def test_workflows_use_only_real_inputs_and_pinned_actions() -> None:
+    known = action_inputs()
+    for path in sorted(WORKFLOWS.glob("*.yml")):
+        for step in uses_steps(load(path.name)):
+            if step["uses"] == "./":
+                assert set(step.get("with", {})) <= known, (path.name, step)
+            else:
+                assert re.fullmatch(r"[\w.-]+/[\w./-]+@[0-9a-f]{40}", step["uses"]), step["uses"]
+
+
+def test_selftest_has_an_expected_failure_job() -> None:
+    workflow = load("action-selftest.yml")
+    job = workflow["jobs"]["expected-failure"]
+    (bad,) = [s for s in job["steps"] if s.get("uses") == "./"]
+    assert bad["continue-on-error"] is True
+    assert any("steps.bad.outcome" in str(s.get("env", {})) for s in job["steps"])
+
+
+def test_ci_runs_what_ci_run_runs() -> None:
+    workflow = load("ci.yml")
+    runs = [s.get("run", "") for job in workflow["jobs"].values() for s in job["steps"]]
+    assert ".ci/run" in runs
