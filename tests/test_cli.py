@@ -9,7 +9,8 @@ import pytest
 from openrouter_rotator.sandbox import Sandbox
 
 from .cli_helpers import run_cli
-from .engine import Clock, assert_converged, target_values
+from .engine import Clock, assert_converged, assert_targets_work, target_values
+from .test_faults import expire_lease
 
 RESULT_KEYS = {
     "rotated",
@@ -162,3 +163,56 @@ def test_usage_warning_at_threshold(sandbox: Sandbox) -> None:
     assert "warning:" in done.stderr and "threshold 80%" in done.stderr
     done = run_cli(sandbox, "rotate", "--limit", "10", GITHUB_ACTIONS="true")
     assert "::warning title=OpenRouter key usage::" in done.stdout
+
+
+# A few faults through the real process boundary (the full matrix, every remote call times
+# every fault, runs in process in test_faults.py).
+SUBPROCESS_FAULTS = [
+    (
+        "429 with Retry-After on create",
+        r"/api/v1/keys$",
+        "POST",
+        {"status": 429, "retry_after": "1"},
+        0,
+    ),
+    ("5xx once on a secret PUT", r"/secrets/OPENROUTER_API_KEY$", "PUT", {"status": 502}, 0),
+    ("timeout on verify", r"/api/v1/key$", "GET", {"latency": 2.5, "nth": 2}, 0),
+    (
+        "persistent 5xx on a secret PUT",
+        r"/environments/production/secrets/",
+        "PUT",
+        {"status": 503, "times": None},
+        1,
+    ),
+    (
+        "persistent 5xx on the commit",
+        r"/actions/variables/OPENROUTER_API_KEY_ROTATION$",
+        "PATCH",
+        {"status": 500, "times": None, "nth": 4},
+        1,
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "path", "method", "fault", "code"),
+    SUBPROCESS_FAULTS,
+    ids=[f[0] for f in SUBPROCESS_FAULTS],
+)
+def test_faults_through_the_cli(
+    sandbox: Sandbox, name: str, path: str, method: str, fault: dict[str, object], code: int
+) -> None:
+    assert run_cli(sandbox, "rotate").returncode == 0
+    sandbox.fault(path, method=method, **fault)
+    done = run_cli(sandbox, "rotate", "--force", "--revoke-after", "0", ROTATOR_HTTP_TIMEOUT="1")
+    assert done.returncode == code, done.stdout + done.stderr
+    assert "Traceback" not in done.stderr and "sk-or-v1-" not in done.stdout + done.stderr
+    if code:
+        assert "error:" in done.stderr
+    assert_targets_work(sandbox)
+    sandbox.clear_faults()
+    expire_lease(sandbox, Clock())
+    rerun = run_cli(sandbox, "rotate", "--revoke-after", "0")
+    assert rerun.returncode == 0, rerun.stderr
+    state = assert_converged(sandbox, Clock()())
+    assert state.retiring == ()
