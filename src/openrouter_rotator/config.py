@@ -20,8 +20,8 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from .errors import ConfigError
-from .github import Target, parse_target, validate_secret_name
 from .schedule import parse_duration, parse_time_of_day, parse_timezone
+from .targets import Target, parse_target, validate_secret_name
 
 DEFAULT_SECRET_NAME = "OPENROUTER_API_KEY"
 DEFAULT_REVOKE_AFTER = "6h"

@@ -3,7 +3,8 @@
 What this module owns:
 
 * the target grammar of SPEC §3 (:func:`parse_target`) and GitHub's secret-name rules
-  (:func:`validate_secret_name`), checked before any request is sent;
+  (:func:`validate_secret_name`), checked before any request is sent (they live in
+  :mod:`openrouter_rotator.targets`, which does not import PyGithub, and are re-exported here);
 * publishing one value to many targets in two phases. :meth:`GitHubClient.preflight` reads one
   public key per scope (repository Actions, environment, organization Actions, repository
   Dependabot), resolves ``selected`` repository names to ids and reads the current visibility of
@@ -42,7 +43,6 @@ import json
 import logging
 import math
 import os
-import re
 import time
 import urllib.parse
 from collections.abc import Callable, Mapping, Sequence
@@ -62,9 +62,12 @@ from .errors import (
     GitHubStatusError,
     GitHubTransportError,
 )
+from .targets import KINDS, VISIBILITIES, Target, parse_target, validate_secret_name
 
 __all__ = [
     "DEFAULT_API_URL",
+    "KINDS",
+    "VISIBILITIES",
     "GitHubClient",
     "PublishPlan",
     "Target",
@@ -80,28 +83,10 @@ log = logging.getLogger(__name__)
 
 DEFAULT_API_URL = "https://api.github.com"
 USER_AGENT = "openrouter-rotator"
-KINDS = ("repo", "env", "org", "dependabot")
-VISIBILITIES = ("all", "private", "selected")
 PERMISSIONS = ("admin", "maintain", "write", "triage", "read", "none")
 REACTIONS = ("+1", "-1", "laugh", "confused", "heart", "hooray", "rocket", "eyes")
-
-# GitHub: letters, digits and underscores, not starting with a digit; the GITHUB_ prefix is
-# reserved (case-insensitively, as secret names are).
-_SECRET_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-# Account names: letters, digits and hyphens, no leading or trailing hyphen, at most 39
-# characters. Underscores are accepted too: Enterprise Managed Users and GHES logins carry them.
-_OWNER = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9_-]{0,37}[A-Za-z0-9_])?")
-_REPO = re.compile(r"[A-Za-z0-9._-]{1,100}")
-_ENV_MAX = 255
-
 # GitHub's secondary-rate-limit guidance: without retry-after or a reset time, wait a minute.
 SECONDARY_RATE_WAIT = 60.0
-
-_TARGET_FORMS = (
-    "repo:OWNER/REPO, env:OWNER/REPO/ENVIRONMENT, dependabot:OWNER/REPO, org:ORG or "
-    "org:ORG?visibility=all|private|selected[&repositories=NAME,NAME] "
-    "(repositories only, and always, with visibility=selected)"
-)
 
 # What each kind of call needs from the token; appended to 401/403/404 explanations.
 _NEED_SECRETS = (
@@ -125,163 +110,6 @@ _DEFAULT_TOKEN = (
     "the workflow's default GITHUB_TOKEN cannot write secrets or variables, whatever the "
     "workflow's permissions: block grants"
 )
-
-
-# --------------------------------------------------------------------------------------------
-# Names and targets
-# --------------------------------------------------------------------------------------------
-
-
-def validate_secret_name(name: str, option: str = "secret-name") -> str:
-    """Return ``name`` if GitHub accepts it as a secret (or variable) name, else ConfigError."""
-    if not isinstance(name, str) or not name:
-        raise ConfigError(option, name, "a secret name is required")
-    if not _SECRET_NAME.fullmatch(name):
-        raise ConfigError(
-            option,
-            name,
-            "use only letters, digits and underscores, and do not start with a digit",
-        )
-    if name.upper().startswith("GITHUB_"):
-        raise ConfigError(option, name, "names starting with GITHUB_ are reserved by GitHub")
-    return name
-
-
-@dataclass(frozen=True)
-class Target:
-    """One place a secret goes, parsed from a SPEC §3 target spec."""
-
-    spec: str
-    kind: str
-    owner: str
-    repo: str | None = None
-    environment: str | None = None
-    visibility: str | None = None
-    repositories: tuple[str, ...] = ()
-
-    @property
-    def scope(self) -> tuple[str, ...]:
-        """Identity of the public key this target is sealed with (names are case-insensitive)."""
-        parts: tuple[str, ...] = (self.kind, self.owner.lower())
-        if self.repo is not None:
-            parts += (self.repo.lower(),)
-        if self.environment is not None:
-            parts += (self.environment.lower(),)
-        return parts
-
-    @property
-    def full_repo(self) -> str | None:
-        return None if self.repo is None else f"{self.owner}/{self.repo}"
-
-
-def _bad_target(spec: str, why: str) -> ConfigError:
-    return ConfigError("target", spec, f"{why}; expected {_TARGET_FORMS}")
-
-
-def _check_owner(spec: str, owner: str) -> str:
-    if not _OWNER.fullmatch(owner):
-        raise _bad_target(
-            spec,
-            f"{owner!r} is not a GitHub account name (letters, digits, hyphens; "
-            "no leading or trailing hyphen; at most 39 characters)",
-        )
-    return owner
-
-
-def _check_repo(spec: str, repo: str) -> str:
-    if not _REPO.fullmatch(repo) or repo in (".", ".."):
-        raise _bad_target(
-            spec,
-            f"{repo!r} is not a repository name (letters, digits, '.', '-', '_'; "
-            "at most 100 characters)",
-        )
-    return repo
-
-
-def _check_environment(spec: str, environment: str) -> str:
-    bad = (
-        not environment
-        or len(environment) > _ENV_MAX
-        or environment != environment.strip()
-        or any(ord(c) < 32 or ord(c) == 127 for c in environment)
-        or "?" in environment
-        or "#" in environment
-    )
-    if bad:
-        raise _bad_target(
-            spec,
-            f"{environment!r} is not an environment name (1 to {_ENV_MAX} printable "
-            "characters, no surrounding spaces, no '?' or '#')",
-        )
-    return environment
-
-
-def parse_target(spec: str) -> Target:
-    """Parse and validate a target spec; ConfigError("target", spec, ...) when it is invalid."""
-    if not isinstance(spec, str):
-        raise ConfigError("target", spec, f"expected {_TARGET_FORMS}")
-    text = spec.strip()
-    kind, colon, rest = text.partition(":")
-    kind = kind.strip().lower()
-    if not colon or kind not in KINDS:
-        raise _bad_target(spec, "unknown target kind")
-    location, question, query = rest.partition("?")
-    if question and kind != "org":
-        raise _bad_target(spec, "query options (?visibility=...) apply to org: targets only")
-    if kind in ("repo", "dependabot"):
-        parts = location.split("/")
-        if len(parts) != 2:
-            raise _bad_target(spec, f"{kind}: needs OWNER/REPO")
-        owner = _check_owner(spec, parts[0])
-        repo = _check_repo(spec, parts[1])
-        return Target(f"{kind}:{owner}/{repo}", kind, owner, repo)
-    if kind == "env":
-        # Environment names may contain slashes (review/feature-x), so split twice only.
-        parts = location.split("/", 2)
-        if len(parts) != 3:
-            raise _bad_target(spec, "env: needs OWNER/REPO/ENVIRONMENT")
-        owner = _check_owner(spec, parts[0])
-        repo = _check_repo(spec, parts[1])
-        environment = _check_environment(spec, parts[2])
-        return Target(f"env:{owner}/{repo}/{environment}", "env", owner, repo, environment)
-    owner = _check_owner(spec, location)
-    visibility, repositories = _parse_org_query(spec, query if question else None)
-    canonical = f"org:{owner}"
-    if visibility is not None:
-        canonical += f"?visibility={visibility}"
-    if repositories:
-        canonical += "&repositories=" + ",".join(repositories)
-    return Target(canonical, "org", owner, visibility=visibility, repositories=repositories)
-
-
-def _parse_org_query(spec: str, query: str | None) -> tuple[str | None, tuple[str, ...]]:
-    if query is None:
-        return None, ()
-    options: dict[str, str] = {}
-    for pair in query.split("&"):
-        key, equals, value = pair.partition("=")
-        key = key.strip()
-        if key not in ("visibility", "repositories"):
-            raise _bad_target(spec, f"unknown org option {key!r} (visibility, repositories)")
-        if not equals or not value.strip():
-            raise _bad_target(spec, f"org option {key!r} needs a value")
-        if key in options:
-            raise _bad_target(spec, f"org option {key!r} is given twice")
-        options[key] = value.strip()
-    visibility = options.get("visibility")
-    if visibility is not None and visibility not in VISIBILITIES:
-        raise _bad_target(spec, f"visibility must be one of {', '.join(VISIBILITIES)}")
-    names: list[str] = []
-    if "repositories" in options:
-        for name in options["repositories"].split(","):
-            name = _check_repo(spec, name.strip())
-            if name.lower() not in (n.lower() for n in names):
-                names.append(name)
-    if names and visibility != "selected":
-        raise _bad_target(spec, "repositories= is only allowed with visibility=selected")
-    if visibility == "selected" and not names:
-        raise _bad_target(spec, "visibility=selected needs repositories=NAME,NAME")
-    return visibility, tuple(names)
 
 
 @dataclass(frozen=True)
