@@ -141,6 +141,8 @@ def input_for(option: str) -> str | None:
     for word in words:
         if word in INPUT_FOR:
             return INPUT_FOR[word]
+        if word in INPUT_FOR.values():  # already an input's name, e.g. "github-token"
+            return word
     return None
 
 
@@ -280,7 +282,7 @@ def _facts(result: RunResult, config: Config | None) -> list[str]:
     rows: list[str] = []
     if result.key_hash:
         since = (
-            f" (active since {_when(result.active_since, config)})" if result.active_since else ""
+            f", active since {_when(result.active_since, config)}" if result.active_since else ""
         )
         rows.append(f"| Active key | `{_short(result.key_hash)}`{since} |")
     if result.previous_key_hash:
@@ -382,7 +384,8 @@ def _mermaid_word(text: str) -> str:
 def _iso(moment: datetime | None) -> str:
     if moment is None:
         return ""
-    return moment.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+    moment = moment.astimezone(timezone.utc).replace(microsecond=0)
+    return moment.isoformat().replace("+00:00", "Z")
 
 
 def _when(moment: datetime | None, config: Config | None) -> str:
@@ -395,7 +398,7 @@ def _when(moment: datetime | None, config: Config | None) -> str:
     if zone is None or key == "UTC":
         return utc
     local = moment.astimezone(zone)
-    return f"{local:%Y-%m-%d %H:%M} {key} ({utc})"
+    return f"{local:%Y-%m-%d %H:%M} {key} = {utc}"
 
 
 def _short(key_hash: str | None) -> str:
