@@ -13,8 +13,13 @@ from openrouter_rotator.sandbox import Sandbox
 
 @pytest.fixture
 def sandbox() -> Iterator[Sandbox]:
+    """A fresh sandbox; afterwards every OpenRouter exchange it served is checked against the
+    official description (the client's requests and the stand-in's answers alike)."""
+    from .contract import check_openrouter_records
+
     with Sandbox() as box:
         yield box
+        check_openrouter_records(box.requests())
 
 
 # -- GitHub: every exchange with the GitHub stand-in checked against the official description --
@@ -89,6 +94,13 @@ def github_sandbox(sandbox: Sandbox) -> Iterator[Sandbox]:
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
+    from .contract import OPENROUTER_SPEC, VALIDATED
+
+    if VALIDATED.get(OPENROUTER_SPEC):
+        terminalreporter.write_line(
+            f"OpenRouter contract: {VALIDATED[OPENROUTER_SPEC]} request/response pairs validated "
+            "against the official description"
+        )
     total = GITHUB_CONTRACT_TOTAL
     if total.total:
         terminalreporter.write_line(

@@ -82,6 +82,10 @@ class RecordedRequest:
     body: bytes
     status: int
     authorization: str | None
+    # What contract checks need besides: the other request headers and the answer.
+    headers: dict[str, str] = field(default_factory=dict)
+    response_headers: dict[str, str] = field(default_factory=dict)
+    response_body: bytes = b""
 
     def json(self) -> Any:
         return json.loads(self.body) if self.body else None
@@ -349,7 +353,13 @@ class SandboxServer:
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 request = Request(self.command, split.path, query, headers, body)
                 response = server.handle(request)
+                payload = response.encode()
                 if not request.path.startswith("/_sandbox"):
+                    content_type = (
+                        {"content-type": "application/json"}
+                        if response.body is not None and not isinstance(response.body, bytes)
+                        else {}
+                    )
                     server.record(
                         RecordedRequest(
                             method=request.method,
@@ -358,9 +368,14 @@ class SandboxServer:
                             body=body,
                             status=response.status,
                             authorization=_fingerprint(request.header("authorization")),
+                            headers={k: v for k, v in headers.items() if k != "authorization"},
+                            response_headers={
+                                **content_type,
+                                **{k.lower(): v for k, v in response.headers.items()},
+                            },
+                            response_body=payload,
                         )
                     )
-                payload = response.encode()
                 try:
                     self.send_response(response.status)
                     if response.body is not None and not isinstance(response.body, bytes):
