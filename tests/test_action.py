@@ -440,6 +440,14 @@ def test_first_run_builds_its_venv_rotates_and_reports(
     assert "next rotation :milestone," in mermaid
 
     assert run.commands("error") == [] and run.commands("warning") == []
+    # The credentials are masked as the engine starts, the new key the moment it exists.
+    first_lines = run.stdout.splitlines()[:2]
+    assert first_lines == [
+        f"::add-mask::{sandbox.management_key}",
+        f"::add-mask::{sandbox.github.admin_token}",
+    ]
+    (key,) = {v for v in target_values(sandbox).values() if v}
+    assert f"::add-mask::{key}" in run.stdout
     assert_masked(run, secrets_of(sandbox))
     assert run.github_env == ""  # the action leaks nothing into later steps' environment
 
