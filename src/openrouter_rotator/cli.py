@@ -13,16 +13,16 @@ import os
 import signal
 import sys
 from collections.abc import Mapping, Sequence
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from . import __version__
 from .actions import Actions, report_failure, report_result, usage_message
 from .config import Config, add_options, parse_config
 from .errors import ConfigError, RotatorError
-from .github import GitHubClient
-from .openrouter import OpenRouterClient
-from .rotation import RotationFailed, Rotator, RunResult
-from .state import VariableStore, iso
+from .state import iso
+
+if TYPE_CHECKING:
+    from .rotation import Rotator, RunResult
 
 log = logging.getLogger("openrouter_rotator")
 
@@ -82,6 +82,13 @@ def _float_env(env: Mapping[str, str], name: str, default: float) -> float:
 
 
 def build_rotator(config: Config, env: Mapping[str, str], actions: Actions) -> Rotator:
+    # Imported here, not at the top: PyGithub (with requests and PyJWT) and httpx take most of
+    # the CLI's start-up, and --help, --version and a configuration error need none of them.
+    from .github import GitHubClient
+    from .openrouter import OpenRouterClient
+    from .rotation import Rotator
+    from .state import VariableStore
+
     timeout = _float_env(env, "ROTATOR_HTTP_TIMEOUT", 15.0) or 15.0
     openrouter = OpenRouterClient(
         config.credentials.management_key, config.openrouter_base_url, timeout=timeout
@@ -167,6 +174,12 @@ def run_engine(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     config: Config | None = None
     try:
         config = parse_config(vars(args), env)
+    except RotatorError as exc:
+        report_failure(actions, exc, config, None, args.command)
+        raise
+    from .rotation import RotationFailed  # only now: see build_rotator
+
+    try:
         rotator = build_rotator(config, env, actions)
         try:
             result = rotator.status() if args.command == "status" else rotator.run()
