@@ -1,0 +1,136 @@
+"""The action's setup and the engine's import time.
+
+    python benchmarks/setup_time.py [--skip-venv] [--runs 7]
+
+Setup: what ``action.yml``'s setup step does, timed: ``python -m venv`` and
+``pip install <checkout>`` (the project without extras: PyGithub, PyNaCl, httpx and their
+dependencies). It runs twice; the first run warms pip's cache (downloads and built wheels), the
+second is the figure that matters for a runner with a warm cache. Needs PyPI for the first run
+unless the cache is already warm.
+
+Import time: the median wall time of ``python -c "import ..."`` for the modules a run loads,
+against a bare interpreter, and the largest contributors from ``python -X importtime``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from _common import median, table
+
+ROOT = Path(__file__).resolve().parents[1]
+PIP = ["--quiet", "--disable-pip-version-check", "--no-input", "--progress-bar", "off"]
+MODULES = (
+    "openrouter_rotator.config",
+    "openrouter_rotator.github",
+    "openrouter_rotator.rotation",
+    "openrouter_rotator.cli",
+)
+
+
+def setup_once(python: str, workdir: Path) -> tuple[float, float, int]:
+    """(venv seconds, pip seconds, installed packages) of one action setup from scratch."""
+    venv = workdir / "venv"
+    shutil.rmtree(venv, ignore_errors=True)
+    start = time.perf_counter()
+    subprocess.run([python, "-m", "venv", str(venv)], check=True)
+    made = time.perf_counter()
+    # A copy of the checkout, as the action path is: no build artifacts of the working tree.
+    source = workdir / "src-copy"
+    shutil.rmtree(source, ignore_errors=True)
+    shutil.copytree(
+        ROOT,
+        source,
+        ignore=shutil.ignore_patterns(".git", ".venv", "*.egg-info", "build", "__pycache__"),
+    )
+    copied = time.perf_counter()
+    subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", *PIP, str(source)],
+                   check=True)  # fmt: skip
+    installed = time.perf_counter()
+    frozen = subprocess.run(
+        [str(venv / "bin" / "python"), "-m", "pip", "list", "--format=freeze"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.split()
+    return made - start, installed - copied, len(frozen)
+
+
+def wall(python: str, code: str, runs: int) -> float:
+    times = []
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "0"}
+    subprocess.run([python, "-c", code], check=True, env=env)  # compile the .pyc files first
+    for _ in range(runs):
+        start = time.perf_counter()
+        subprocess.run([python, "-c", code], check=True, env=env)
+        times.append(time.perf_counter() - start)
+    return median(times)
+
+
+def top_imports(python: str, module: str, n: int = 8) -> list[tuple[str, float]]:
+    done = subprocess.run(
+        [python, "-X", "importtime", "-c", f"import {module}"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    rows = []
+    for line in done.stderr.splitlines():
+        if not line.startswith("import time:") or "|" not in line:
+            continue
+        parts = line[len("import time:") :].split("|")
+        try:
+            cumulative = int(parts[1]) / 1000
+        except ValueError:
+            continue
+        name = parts[2].rstrip()
+        depth = (len(name) - len(name.lstrip())) // 2
+        if depth == 1 or (depth == 0 and name.strip() == module):
+            rows.append((name.strip(), cumulative))
+    return sorted(rows, key=lambda r: -r[1])[:n]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--skip-venv", action="store_true", help="only the import times")
+    parser.add_argument("--runs", type=int, default=7, help="runs per import figure")
+    parser.add_argument("--python", default=sys.executable, help="interpreter for imports")
+    args = parser.parse_args(argv)
+
+    if not args.skip_venv:
+        base = shutil.which("python3") or sys.executable
+        # The base interpreter of this venv, like the runner's python3 the action starts from.
+        base = getattr(sys, "_base_executable", None) or base
+        with tempfile.TemporaryDirectory() as tmp:
+            setup_rows: list[tuple[object, ...]] = []
+            for label in ("first (cache warmed here)", "second (warm cache)"):
+                venv_s, pip_s, count = setup_once(base, Path(tmp))
+                setup_rows.append(
+                    (label, f"{venv_s:.2f}", f"{pip_s:.2f}", f"{venv_s + pip_s:.2f}", count)
+                )
+        print(f"\n## Action setup: python -m venv + pip install <checkout> ({base})")
+        print(table(setup_rows, ("run", "venv s", "pip install s", "total s", "packages")))
+
+    bare = wall(args.python, "pass", args.runs)
+    rows: list[tuple[object, ...]] = [("(bare interpreter)", f"{bare * 1000:.0f}", "-")]
+    for module in MODULES:
+        t = wall(args.python, f"import {module}", args.runs)
+        rows.append((module, f"{t * 1000:.0f}", f"{(t - bare) * 1000:.0f}"))
+    print(f"\n## Import time (median of {args.runs} processes)")
+    print(table(rows, ("import", "wall ms", "minus bare ms")))
+    print("\nlargest direct imports of openrouter_rotator.cli (python -X importtime, cumulative):")
+    for name, ms in top_imports(args.python, "openrouter_rotator.cli"):
+        print(f"  {name:<40} {ms:7.1f} ms")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
