@@ -231,6 +231,7 @@ def naive_rotation(box: Sandbox, targets: Sequence[str], *, write_interval: floa
     import httpx
     from github import Auth, Github
     from github.Organization import Organization
+    from github.Repository import Repository
 
     env = box.env()
     gh = Github(
@@ -240,9 +241,11 @@ def naive_rotation(box: Sandbox, targets: Sequence[str], *, write_interval: floa
         seconds_between_requests=None,
         retry=0,
     )
-    # The state repository object is made lazily, so the state costs one GET and one PATCH.
-    lazy = Github(auth=Auth.Token(env["GITHUB_TOKEN"]), base_url=env["GITHUB_API_URL"], lazy=True)
-    state_repo = lazy.get_repo(STATE_REPO)
+    requester = gh._Github__requester  # type: ignore[attr-defined]
+    # The state repository object is made lazily, so the state costs one GET and one PATCH
+    # (through the same requester, so its write is paced with the others).
+    url = f"{env['GITHUB_API_URL']}/repos/{STATE_REPO}"
+    state_repo = Repository(requester, {}, {"url": url}, completed=False)
     variable = state_repo.get_variable(f"{SECRET}_ROTATION")  # GET the state
     old = State.from_json(variable.value, "baseline").active
     old_hash = old.hash if old else ""
@@ -266,7 +269,7 @@ def naive_rotation(box: Sandbox, targets: Sequence[str], *, write_interval: floa
                 # The sandbox does not serve GET /orgs/{org}, so the organization object is
                 # made lazily; on GitHub ``gh.get_organization`` would add one more GET.
                 org = Organization(
-                    gh._Github__requester,  # type: ignore[attr-defined]
+                    requester,
                     {},
                     {"login": target.owner, "url": f"{env['GITHUB_API_URL']}/orgs/{target.owner}"},
                     completed=False,
