@@ -158,7 +158,7 @@ def events() -> tuple[Response, int]:
                 verdict_future.set_exception(exc)
             raise
 
-    state.background.submit(job)
+    state.background.submit(job, urgent=True)
     try:
         verdict = verdict_future.result(timeout=VERDICT_WAIT)
     except FutureTimeout:
@@ -227,7 +227,7 @@ def _decide(
             f"{rotation.repository}; nothing was dispatched. Try again later.",
         )
         decided(verdict)
-        comment.reply("confused", verdict.message)
+        state.background.submit(lambda: comment.reply("confused", verdict.message))
         return
     if not rotation.permits(permission):
         verdict = Verdict(
@@ -239,9 +239,12 @@ def _decide(
             f"(you have `{clean_text(permission, 20)}`). Nothing was dispatched.",
         )
         decided(verdict, permission=clean_text(permission, 20))
-        comment.refuse(verdict)
+        state.background.submit(lambda: comment.refuse(verdict))
         return
     verdict = state.request(rotation, reason, report=comment.report, fields=fields)
     decided(verdict, permission=permission)
     if verdict.status == 409:
-        comment.refuse(Verdict(409, "rejected", "cooldown", f"@{comment.login} {verdict.message}"))
+        # Replies are paced writes: they go to the ordinary pool, so this urgent thread is
+        # free for the next request's permission check.
+        refusal = Verdict(409, "rejected", "cooldown", f"@{comment.login} {verdict.message}")
+        state.background.submit(lambda: comment.refuse(refusal))

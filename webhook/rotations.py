@@ -125,13 +125,19 @@ class Background:
     gracefully finishes its jobs (the pool's threads are joined at interpreter exit).
     """
 
-    def __init__(self, workers: int = 4) -> None:
+    def __init__(self, workers: int = 4, urgent_workers: int = 8) -> None:
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="rotator-bg")
+        # Jobs a request is waiting for (the commenter's permission check) get their own
+        # threads: behind dispatches and replies, which GitHub's write pacing keeps a second
+        # or more each, they would hold the request, and with it a sync worker.
+        self._urgent = ThreadPoolExecutor(
+            max_workers=urgent_workers, thread_name_prefix="rotator-check"
+        )
         self._pending: set[Future[Any]] = set()
         self._lock = threading.Lock()
 
-    def submit(self, job: Callable[[], Any]) -> Future[Any]:
-        future = self._pool.submit(job)
+    def submit(self, job: Callable[[], Any], *, urgent: bool = False) -> Future[Any]:
+        future = (self._urgent if urgent else self._pool).submit(job)
         with self._lock:
             self._pending.add(future)
         future.add_done_callback(self._done)
