@@ -286,15 +286,18 @@ def run(
             began = time.perf_counter()
             outcomes = send_all(server.url, calls, args.threads)
             burst_seconds = time.perf_counter() - began
-            # Dispatches run in the workers' background threads: wait until they settle.
-            settle = time.monotonic() + 30
-            seen = -1
-            while time.monotonic() < settle:
+            burst_end = time.monotonic()
+            # Dispatches run in the workers' background threads, after the answers: wait until
+            # no new one has landed for 5 s (replies to GitHub comments are paced 1 s apart, so
+            # the queue drains well after the burst), at most 150 s.
+            settle = time.monotonic() + 150
+            seen, quiet_since = -1, time.monotonic()
+            while time.monotonic() < settle and time.monotonic() - quiet_since < 5:
                 time.sleep(0.5)
                 now_seen = len(box.dispatches())
-                if now_seen == seen:
-                    break
-                seen = now_seen
+                if now_seen != seen:
+                    seen, quiet_since = now_seen, time.monotonic()
+            drain_seconds = max(0.0, quiet_since - burst_end)
             dispatches = box.dispatches()
         finally:
             events = server.stop()
@@ -336,7 +339,8 @@ def run(
     print(table(rows, ("door", "requests", "replays", "p50 ms", "p95 ms", "p99 ms", "max ms")))
     print(
         f"burst: {burst_seconds:.2f}s ({len(calls) / burst_seconds:.0f} requests/s); "
-        f"distinct requests {distinct}, replays {sum(c.replay for c in calls)}"
+        f"distinct requests {distinct}, replays {sum(c.replay for c in calls)}; "
+        f"last dispatch landed {drain_seconds:.1f}s after the burst"
     )
     print("decisions (webhook log): " + ", ".join(f"{k} {v}" for k, v in sorted(decisions.items())))
     print(
