@@ -78,8 +78,8 @@ def test_ci_runs_what_ci_run_runs() -> None:
     assert ".ci/run" in runs
 
 
-def test_readme_section_lists_every_input_and_output() -> None:
-    text = (ROOT / "docs" / "action-section.md").read_text(encoding="utf-8")
+def test_readme_lists_every_input_and_output() -> None:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
     action = yaml.safe_load((ROOT / "action.yml").read_text(encoding="utf-8"))
     for name in [*action["inputs"], *action["outputs"]]:
         assert f"| `{name}` |" in text, name
