@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from .errors import ConfigError
-from .schedule import parse_duration, parse_time_of_day, parse_timezone
+from .schedule import format_duration, parse_duration, parse_time_of_day, parse_timezone
 from .targets import Target, parse_target, validate_secret_name
 
 DEFAULT_SECRET_NAME = "OPENROUTER_API_KEY"
@@ -362,14 +362,19 @@ def parse_config(
         env.get("GITHUB_API_URL", "").strip() or "https://api.github.com", "GITHUB_API_URL"
     )
 
+    key = parse_key_spec(source, f"{state_repository} {secret_name}")
+    sched = parse_schedule(source)
+    revoke_after = parse_revoke_after(
+        source.text("revoke_after", DEFAULT_REVOKE_AFTER) or DEFAULT_REVOKE_AFTER
+    )
+    check_expiry(key, sched, revoke_after)
+
     return Config(
-        key=parse_key_spec(source, f"{state_repository} {secret_name}"),
-        schedule=parse_schedule(source),
+        key=key,
+        schedule=sched,
         secret_name=secret_name,
         targets=tuple(targets),
-        revoke_after=parse_revoke_after(
-            source.text("revoke_after", DEFAULT_REVOKE_AFTER) or DEFAULT_REVOKE_AFTER
-        ),
+        revoke_after=revoke_after,
         state_repository=state_repository,
         state_variable=state_variable,
         credentials=Credentials(management_key, github_token, alert_secret),
@@ -384,6 +389,32 @@ def parse_config(
         run_url=run_url(env),
         trigger=_trigger(env),
     )
+
+
+def key_lifetime_needed(sched: Schedule, revoke_after: timedelta | None) -> timedelta:
+    """How long a key must live so it never expires while a target still holds it.
+
+    The next rotation falls on a local date ``interval-days`` after the last one, at rotate-at:
+    up to one day more than the interval (plus an hour for the hourly schedule and DST). After
+    it the key retires for ``revoke-after``, or for a whole further interval in next-rotation
+    mode.
+    """
+    interval = timedelta(days=sched.interval_days + 1, hours=1)
+    return interval + (interval if revoke_after is None else revoke_after)
+
+
+def check_expiry(key: KeySpec, sched: Schedule, revoke_after: timedelta | None) -> None:
+    if key.expires_after is None or not sched.auto_rotation:
+        return
+    needed = key_lifetime_needed(sched, revoke_after)
+    if key.expires_after < needed:
+        days = math.ceil(needed / timedelta(days=1))
+        raise ConfigError(
+            "--expires-after",
+            format_duration(key.expires_after),
+            f"at least {days}d with --interval-days {sched.interval_days} and this "
+            "--revoke-after, or keys would expire while targets still hold them",
+        )
 
 
 def _trigger(env: Mapping[str, str]) -> str:
