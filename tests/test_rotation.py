@@ -260,3 +260,19 @@ def test_revoke_failure_is_retried_by_the_next_run(sandbox: Sandbox) -> None:
     again = make_rotator(sandbox, clock, revoke_after="0").run()
     assert again.revoked == (first.key_hash,)
     assert_converged(sandbox, clock())
+
+
+def test_an_emergency_rotation_revokes_every_older_key(sandbox: Sandbox) -> None:
+    clock = Clock()
+    first = make_rotator(sandbox, clock).run()
+    second = make_rotator(sandbox, clock, force=True).run()  # first retires for 6h
+    third = make_rotator(sandbox, clock, force=True, revoke_after="0").run()
+    assert set(third.revoked) == {first.key_hash, second.key_hash}
+    assert third.retiring == ()
+    assert [k.hash for k in sandbox.openrouter.live_keys(KEY_NAME)] == [third.key_hash]
+
+
+def test_status_reports_what_a_scheduled_run_would_find(sandbox: Sandbox) -> None:
+    clock = Clock()
+    make_rotator(sandbox, clock).run()
+    assert make_rotator(sandbox, clock, force=True).status().reason == "not due"

@@ -176,7 +176,8 @@ class Rotator:
     # -- entry points ------------------------------------------------------------------------
     def status(self) -> RunResult:
         state = self.store.load() or State()
-        plan = plan_run(state, self.config, self.now())
+        # What a scheduled run would find: --force means nothing to a report.
+        plan = plan_run(state, replace(self.config, force=False), self.now())
         usage = self._usage(state)
         return self._result(
             state, rotated=False, reason=plan.reason, usage=usage, dry_run=False, targets=()
@@ -399,6 +400,10 @@ class Rotator:
                 continue
             if r.revoke_at is None:  # next-rotation mode: this rotation is its end
                 r = replace(r, revoke_at=now)
+            elif revoke_after is not None and r.revoke_at > now + revoke_after:
+                # revoke-after is the longest any old key may outlive this rotation: an
+                # emergency rotation with 0 revokes every older key too, not just the last.
+                r = replace(r, revoke_at=now + revoke_after)
             kept.append(r)
         for key_hash in fresh:
             revoke_at = now + revoke_after if revoke_after is not None else None
