@@ -127,10 +127,15 @@ def render_text(result: RunResult, command: str, secret_name: str) -> str:
         )
         if result.previous_key_hash:
             lines.append(f"previous key: {short(result.previous_key_hash)}")
+    elif result.dry_run and result.reason.startswith("would"):
+        # e.g. "dry run: would rotate: forced; nothing was changed"
+        lines.append(f"dry run: {result.reason}; nothing was changed")
     else:
         lines.append(f"{'dry run: ' if result.dry_run else ''}no rotation: {result.reason}")
     if command != "status":
-        if result.targets and all(t.status == "unchanged" for t in result.targets):
+        if result.dry_run and result.reason.startswith("would rotate"):
+            lines.append(f"targets: {len(result.targets)} would be updated")
+        elif result.targets and all(t.status == "unchanged" for t in result.targets):
             lines.append(f"targets: {len(result.targets)} unchanged")
         else:
             for outcome in result.targets:

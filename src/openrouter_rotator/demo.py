@@ -59,6 +59,10 @@ def run_demo() -> int:
         env = {**box.env(), "GITHUB_REPOSITORY": "octo-org/app"}
         print(f"Sandbox (local OpenRouter + GitHub stand-ins) at {box.url}")
         print("Targets: " + ", ".join(TARGETS))
+        print(
+            "Settings: every 30 days at 03:00 Europe/London, limit $50 a month, previous key "
+            "revoked 6h after a rotation; the clock below is simulated"
+        )
 
         def rotator(*argv: str) -> Rotator:
             args: dict[str, object] = {

@@ -31,7 +31,8 @@ MAX_VALUE_BYTES = 48 * 1024  # GitHub's limit for one variable
 def iso(moment: datetime | None) -> str | None:
     if moment is None:
         return None
-    return moment.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
+    # Whole seconds: what people read in summaries, and all the precision a schedule needs.
+    return moment.astimezone(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
 def parse_iso(text: Any, what: str) -> datetime | None:
