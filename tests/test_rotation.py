@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 
 import pytest
@@ -276,3 +277,28 @@ def test_status_reports_what_a_scheduled_run_would_find(sandbox: Sandbox) -> Non
     clock = Clock()
     make_rotator(sandbox, clock).run()
     assert make_rotator(sandbox, clock, force=True).status().reason == "not due"
+
+
+def test_a_create_that_lands_late_is_swept_by_a_later_run(sandbox: Sandbox) -> None:
+    """The request reaches OpenRouter only after the client gave up and had settled the lost
+    answer by listing: the key it makes is held by nobody, and a later run deletes it."""
+    clock = Clock()
+    make_rotator(sandbox, clock).run()
+    sandbox.fault(r"/api/v1/keys$", method="POST", latency=1.2)  # before the handler runs
+    result = make_rotator(sandbox, clock, force=True, revoke_after="0", timeout=0.5).run()
+    assert result.rotated
+    time.sleep(1.0)  # the late request lands
+    live = {k.hash for k in sandbox.openrouter.live_keys(KEY_NAME)}
+    assert len(live) == 2 and result.key_hash in live
+    state = load_state(sandbox)
+    assert state is not None and state.sweep_since is not None
+
+    clock.advance(minutes=5)
+    sandbox.reset_requests()
+    make_rotator(sandbox, clock).run()  # too early: late requests may still land
+    assert [r for r in sandbox.requests() if r.method != "GET"] == []
+    clock.advance(minutes=15)
+    make_rotator(sandbox, clock).run()
+    assert [k.hash for k in sandbox.openrouter.live_keys(KEY_NAME)] == [result.key_hash]
+    state = assert_converged(sandbox, clock())
+    assert state.sweep_since is None

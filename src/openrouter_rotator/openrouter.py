@@ -18,7 +18,7 @@ import logging
 import random
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -98,6 +98,9 @@ class CreatedKey:
 
     key: str
     info: ApiKey
+    # An earlier attempt got no definite answer. Its request may still reach OpenRouter after
+    # the listing that settled it, and make a key nobody holds: the caller sweeps again later.
+    uncertain: bool = False
 
     def __repr__(self) -> str:  # the plaintext must not leak through a repr in a traceback
         return f"CreatedKey(hash={self.info.hash!r})"
@@ -370,7 +373,8 @@ class OpenRouterClient:
         for settle in range(2):
             started = datetime.now(timezone.utc)
             try:
-                return self._create_once(body)
+                created = self._create_once(body)
+                return replace(created, uncertain=True) if settle else created
             except (OpenRouterTransportError, OpenRouterStatusError) as exc:
                 unknown = isinstance(exc, OpenRouterTransportError) or (exc.status or 0) >= 500
                 if not unknown:

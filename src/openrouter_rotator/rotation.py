@@ -19,7 +19,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any, Protocol
 
 from . import schedule
@@ -42,6 +42,9 @@ from .usage import UsageReport, alert_body, alert_rotation, send_alert
 
 log = logging.getLogger(__name__)
 
+# How long after a create with an unknown outcome its request could still land. Requests time
+# out long before this; the sweep waits for it so that it finds what there is to find.
+SWEEP_DELAY = timedelta(minutes=15)
 VERIFY_ATTEMPTS = 3  # a brand-new key can take a moment to be accepted everywhere
 VERIFY_WAIT = 2.0
 
@@ -118,13 +121,21 @@ class Plan:
     reason: str
     cleanup: bool
     revoke: tuple[RetiringKey, ...]
+    sweep: bool = False  # look for keys a late create made (see State.sweep_since)
 
     @property
     def mutates(self) -> bool:
-        return self.rotate or self.cleanup or bool(self.revoke)
+        return self.rotate or self.cleanup or bool(self.revoke) or self.sweep
 
 
 def plan_run(state: State, config: Config, now: datetime) -> Plan:
+    plan = _plan(state, config, now)
+    if state.sweep_since is not None and now >= state.sweep_since + SWEEP_DELAY:
+        plan = replace(plan, sweep=True)
+    return plan
+
+
+def _plan(state: State, config: Config, now: datetime) -> Plan:
     due_revokes = tuple(r for r in state.retiring if r.revoke_at is not None and r.revoke_at <= now)
     cleanup = state.in_flight is not None
     targets = tuple(t.spec for t in config.targets)
@@ -207,7 +218,7 @@ class Rotator:
         if self.config.dry_run:
             if plan.rotate:  # the pre-flight only reads: a bad target fails the dry run too
                 self.github.preflight(self.config.targets, self.config.secret_name)
-            reason = ("would rotate: " if plan.rotate else "would revoke due keys: ") + plan.reason
+            reason = ("would rotate: " if plan.rotate else "would clean up: ") + plan.reason
             return self._result(state, rotated=False, reason=reason, usage=None, dry_run=True)
 
         self._check_management_key()
@@ -241,6 +252,13 @@ class Rotator:
                 state = self._save(
                     replace(state, in_flight=self._intent(now, plan.reason, in_flight_before))
                 )
+            if plan.sweep and state.sweep_since is not None:
+                # Before any new key exists, so only keys nobody can hold are in reach; the
+                # cleared mark is saved by the next write.
+                self.openrouter.delete_unclaimed(
+                    self.config.key.name, state.sweep_since, state.known_hashes()
+                )
+                state = replace(state, sweep_since=None)
             outcomes: tuple[TargetOutcome, ...] = ()
             rotated = False
             previous = state.active.hash if state.active else None
@@ -322,9 +340,10 @@ class Rotator:
         new_hash = created.info.hash
         log.info("created key %s", new_hash[:12])
         try:
-            state = self._save(
-                replace(state, in_flight=replace(flight, step="created", key_hash=new_hash))
-            )
+            recorded = replace(state, in_flight=replace(flight, step="created", key_hash=new_hash))
+            if created.uncertain:
+                recorded = replace(recorded, sweep_since=flight.started_at - CREATE_SKEW)
+            state = self._save(recorded)
         except RotatorError:
             # Written nowhere and not on record: delete it now rather than leave it to the
             # next run's listing.

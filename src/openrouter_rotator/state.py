@@ -108,6 +108,9 @@ class State:
     lease: Lease | None = None
     secret_name: str | None = None
     key_name: str | None = None
+    # After a create with an unknown outcome: keys named like ours made since then and held
+    # by nobody are swept once late requests have had time to land (SWEEP_DELAY).
+    sweep_since: datetime | None = None
 
     def known_hashes(self) -> set[str]:
         hashes = {r.hash for r in self.retiring}
@@ -134,6 +137,7 @@ class State:
             "in_flight": _dump(self.in_flight),
             "last_rotation": _dump(self.last_rotation),
             "lease": _dump(self.lease),
+            "sweep_since": iso(self.sweep_since),
         }
         text = json.dumps(data, separators=(",", ":"), sort_keys=True)
         if len(text.encode()) > MAX_VALUE_BYTES:
@@ -169,6 +173,7 @@ class State:
                 lease=_load(Lease, data.get("lease")),
                 secret_name=data.get("secret_name"),
                 key_name=data.get("key_name"),
+                sweep_since=parse_iso(data.get("sweep_since"), "sweep_since"),
             )
         except (TypeError, KeyError, StateError) as exc:
             raise StateError(f"{where} holds damaged state ({exc}); it was left as it is") from None
