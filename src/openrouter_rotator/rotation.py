@@ -25,7 +25,7 @@ from typing import Any, Protocol
 from . import schedule
 from .config import Config
 from .errors import ConfigError, OpenRouterAuthError, OpenRouterError, RotatorError
-from .github import GitHubClient
+from .github import GitHubClient, PublishPlan
 from .openrouter import CREATE_SKEW, OpenRouterClient
 from .state import (
     ActiveKey,
@@ -230,7 +230,7 @@ class Rotator:
         return self._mutate(state, plan, publish_plan)
 
     # -- the steps ---------------------------------------------------------------------------
-    def _mutate(self, state: State, plan: Plan, publish_plan: Any) -> RunResult:
+    def _mutate(self, state: State, plan: Plan, publish_plan: PublishPlan | None) -> RunResult:
         now = self.now()
         state = replace(state, secret_name=self.config.secret_name, key_name=self.config.key.name)
         in_flight_before = state.in_flight
@@ -321,12 +321,12 @@ class Rotator:
         return replace(state, in_flight=None), pending
 
     def _rotate(
-        self, state: State, publish_plan: Any, superseded: list[str]
+        self, state: State, publish_plan: PublishPlan | None, superseded: list[str]
     ) -> tuple[State, tuple[TargetOutcome, ...], UsageReport]:
         spec = self.config.key
         flight = state.in_flight
-        if flight is None:  # pragma: no cover - _mutate always records the intent first
-            raise RotatorError("internal error: rotation without a recorded intent")
+        if flight is None or publish_plan is None:  # pragma: no cover - run() sets both first
+            raise RotatorError("internal error: rotation without an intent or a pre-flight")
         expires_at = self.now() + spec.expires_after if spec.expires_after else None
         created = self.openrouter.create_key(
             spec.name,
@@ -410,7 +410,7 @@ class Rotator:
         self, state: State, now: datetime, pending: list[str]
     ) -> tuple[RetiringKey, ...]:
         revoke_after = self.config.revoke_after
-        fresh = [h for h in ([state.active.hash] if state.active else [])]
+        fresh = [state.active.hash] if state.active else []
         fresh += [r.hash for r in state.retiring if r.pending]
         fresh += [h for h in pending if h not in fresh]
         kept: list[RetiringKey] = []
