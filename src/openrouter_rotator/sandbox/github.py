@@ -43,7 +43,7 @@ import re
 import secrets
 import threading
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import unquote
@@ -161,6 +161,11 @@ class Repo:
         return f"{self.owner.login}/{self.name}"
 
 
+def _fields(record: Any, *leave_out: str) -> dict[str, Any]:
+    """A recorded event as the control API shows it (what tests read back)."""
+    return {f.name: getattr(record, f.name) for f in fields(record) if f.name not in leave_out}
+
+
 @dataclass
 class Dispatch:
     repo: str
@@ -171,14 +176,7 @@ class Dispatch:
     at: datetime = field(default_factory=_now)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "repo": self.repo,
-            "workflow": self.workflow,
-            "ref": self.ref,
-            "inputs": self.inputs,
-            "run_id": self.run_id,
-            "at": _iso(self.at),
-        }
+        return {**_fields(self, "at"), "at": _iso(self.at)}
 
 
 @dataclass
@@ -191,13 +189,7 @@ class Comment:
     created_at: datetime = field(default_factory=_now)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "repo": self.repo,
-            "issue_number": self.issue_number,
-            "body": self.body,
-            "user": self.user,
-        }
+        return _fields(self, "created_at")
 
 
 @dataclass
@@ -210,13 +202,7 @@ class Reaction:
     created_at: datetime = field(default_factory=_now)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "repo": self.repo,
-            "comment_id": self.comment_id,
-            "content": self.content,
-            "user": self.user,
-        }
+        return _fields(self, "created_at")
 
 
 @dataclass
