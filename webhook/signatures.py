@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Callable
 
 from openrouter_rotator.alerts import sign_alert
 
@@ -73,17 +74,28 @@ def sign_slack(secret: str, timestamp: int, body: bytes) -> str:
     return "v0=" + hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
 
 
-def verify_slack(
-    secret: str, timestamp: str | None, signature: str | None, body: bytes, now: float
+def _verify_timestamped(
+    sign: Callable[[str, int, bytes], str],
+    secret: str,
+    timestamp: str | None,
+    signature: str | None,
+    body: bytes,
+    now: float,
 ) -> str | None:
-    """Check ``X-Slack-Request-Timestamp`` and ``X-Slack-Signature``."""
+    """A signature over ``timestamp`` and ``body``, the timestamp inside the window."""
     if not signature:
         return "missing_signature"
     when, problem = _check_timestamp(timestamp, now)
     if problem:
         return problem
-    expected = sign_slack(secret, when, body)
-    return None if _equal(expected, signature.strip()) else "bad_signature"
+    return None if _equal(sign(secret, when, body), signature.strip()) else "bad_signature"
+
+
+def verify_slack(
+    secret: str, timestamp: str | None, signature: str | None, body: bytes, now: float
+) -> str | None:
+    """Check ``X-Slack-Request-Timestamp`` and ``X-Slack-Signature``."""
+    return _verify_timestamped(sign_slack, secret, timestamp, signature, body, now)
 
 
 def sign_github(secret: str, body: bytes) -> str:
@@ -102,13 +114,7 @@ def verify_alert(
     secret: str, timestamp: str | None, signature: str | None, body: bytes, now: float
 ) -> str | None:
     """Check ``X-Rotator-Timestamp`` and ``X-Rotator-Signature`` (SPEC §6)."""
-    if not signature:
-        return "missing_signature"
-    when, problem = _check_timestamp(timestamp, now)
-    if problem:
-        return problem
-    expected = sign_alert(secret, when, body)
-    return None if _equal(expected, signature.strip()) else "bad_signature"
+    return _verify_timestamped(sign_alert, secret, timestamp, signature, body, now)
 
 
 def verify_bearer(token: str, authorization: str | None) -> str | None:
