@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -114,3 +115,11 @@ def assert_converged(box: Sandbox, now: datetime, targets: list[str] = TARGETS) 
     assert state.active.hash in live
     assert "sk-or-v1-" not in (box.github.variable(STATE_REPO, VARIABLE) or "")
     return state
+
+
+def expire_lease(box: Sandbox, clock: Clock) -> None:
+    """What the passing of the lease's time does (a failing run may be unable to release it)."""
+    state = load_state(box)
+    if state is not None and state.lease is not None:
+        expired = replace(state.lease, expires_at=clock() - timedelta(seconds=1))
+        box.github.set_variable(STATE_REPO, VARIABLE, replace(state, lease=expired).to_json())

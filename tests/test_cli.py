@@ -9,8 +9,7 @@ import pytest
 from openrouter_rotator.sandbox import Sandbox
 
 from .cli_helpers import run_cli
-from .engine import Clock, assert_converged, assert_targets_work, target_values
-from .test_faults import expire_lease
+from .engine import Clock, assert_converged, assert_targets_work, expire_lease, target_values
 
 RESULT_KEYS = {
     "rotated",

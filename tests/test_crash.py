@@ -23,10 +23,10 @@ from .engine import (
     Clock,
     assert_converged,
     assert_targets_work,
+    expire_lease,
     load_state,
     make_rotator,
 )
-from .test_faults import expire_lease
 
 VAR = rf"/actions/variables/{VARIABLE}$"
 

@@ -7,21 +7,17 @@ that one clean run afterwards leaves every target on the active key with no orph
 
 from __future__ import annotations
 
-from dataclasses import replace
-from datetime import timedelta
-
 import pytest
 
 from openrouter_rotator.errors import RotatorError
 from openrouter_rotator.sandbox import Sandbox
 
 from .engine import (
-    STATE_REPO,
     VARIABLE,
     Clock,
     assert_converged,
     assert_targets_work,
-    load_state,
+    expire_lease,
     make_rotator,
 )
 
@@ -53,14 +49,6 @@ FAULTS = {
     "timeout once": {"latency": 1.3, "when": "after"},
     "5xx persistent": {"status": 503, "times": None},
 }
-
-
-def expire_lease(box: Sandbox, clock: Clock) -> None:
-    """What the passing of the lease's time does (a failing run may be unable to release it)."""
-    state = load_state(box)
-    if state is not None and state.lease is not None:
-        expired = replace(state.lease, expires_at=clock() - timedelta(seconds=1))
-        box.github.set_variable(STATE_REPO, VARIABLE, replace(state, lease=expired).to_json())
 
 
 @pytest.mark.parametrize("fault", list(FAULTS), ids=list(FAULTS))
