@@ -8,6 +8,8 @@ from typing import Any
 
 import yaml
 
+from openrouter_rotator.sandbox.github import EXAMPLE_RUN_NAME
+
 ROOT = Path(__file__).resolve().parent.parent
 WORKFLOWS = ROOT / ".github" / "workflows"
 
@@ -41,7 +43,12 @@ def test_example_workflow_follows_the_spec() -> None:
         "force": "boolean",
         "reason": "string",
         "emergency": "boolean",
+        "request-id": "string",
     }
+    # The webhook settles a lost dispatch answer by finding the run's title; the sandbox titles
+    # its runs with the same template.
+    assert "${{ inputs.request-id }}" in workflow["run-name"]
+    assert workflow["run-name"] == EXAMPLE_RUN_NAME
     assert workflow["permissions"] == {}
     assert workflow["concurrency"]["cancel-in-progress"] is False
     (job,) = workflow["jobs"].values()

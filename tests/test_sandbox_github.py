@@ -7,6 +7,7 @@ except in the tests that send deliberately malformed ones.
 from __future__ import annotations
 
 import base64
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -185,6 +186,64 @@ def test_workflow_dispatch(loose_box: Sandbox) -> None:
     deploy = "/repos/octo-org/api/actions/workflows/deploy.yml/dispatches"
     assert call(box, "POST", deploy, {"ref": "main"}).status_code == 422
     assert len(box.github.dispatches) == 2
+
+
+def test_a_dispatch_makes_a_run_titled_by_the_run_name(box: Sandbox) -> None:
+    wf = "/repos/octo-org/app/actions/workflows/rotate-openrouter-key.yml"
+    inputs = {"force": "true", "reason": "leak", "request-id": "req-0123"}
+    dispatch = {"ref": "main", "inputs": inputs}
+    assert call(box, "POST", f"{wf}/dispatches", dispatch).status_code == 204
+    # Under API version 2026-03-10 the run's details come back without being asked for.
+    newer = requests.post(
+        box.github_url + f"{wf}/dispatches",
+        json={"ref": "main", "inputs": {**inputs, "request-id": "req-4567"}},
+        headers={
+            "Authorization": f"Bearer {box.github.admin_token}",
+            "X-GitHub-Api-Version": "2026-03-10",
+        },
+        timeout=5,
+    )
+    assert newer.status_code == 200
+    details = newer.json()
+    assert set(details) == {"workflow_run_id", "run_url", "html_url"}
+    runs = call(box, "GET", f"{wf}/runs?event=workflow_dispatch&per_page=1").json()
+    assert runs["total_count"] == 2
+    [latest] = runs["workflow_runs"]  # newest first
+    assert latest["id"] == details["workflow_run_id"]
+    assert latest["display_title"] == "Rotate OpenRouter key req-4567"
+    assert latest["html_url"] == details["html_url"]
+    older = call(box, "GET", f"{wf}/runs?per_page=1&page=2").json()["workflow_runs"]
+    assert older[0]["display_title"] == "Rotate OpenRouter key req-0123"
+    assert call(box, "GET", f"/repos/octo-org/app/actions/runs/{latest['id']}").json() == latest
+    assert call(box, "GET", "/repos/octo-org/app/actions/runs/1").status_code == 404
+    assert call(box, "GET", f"{wf}/runs?event=push").json()["total_count"] == 0
+
+    # The run-name is a per-workflow template, settable from another process.
+    control = box.url + "/_sandbox/github/run-name"
+    body = {"repo": "octo-org/app", "workflow": "rotate-openrouter-key.yml", "run_name": None}
+    assert requests.put(control, json=body, timeout=5).status_code == 204
+    call(box, "POST", f"{wf}/dispatches", {"ref": "main", "inputs": inputs})
+    assert call(box, "GET", f"{wf}/runs").json()["workflow_runs"][0]["display_title"] == (
+        "Rotate OpenRouter key"
+    )
+    body["run_name"] = "${{ github.event.inputs.reason }} / ${{ inputs.request-id }}"
+    assert requests.put(control, json=body, timeout=5).status_code == 204
+    call(box, "POST", f"{wf}/dispatches", {"ref": "main", "inputs": inputs})
+    assert call(box, "GET", f"{wf}/runs").json()["workflow_runs"][0]["display_title"] == (
+        "leak / req-0123"
+    )
+
+
+def test_the_engine_finds_a_run_by_its_title(box: Sandbox) -> None:
+    from openrouter_rotator.github import GitHubClient
+
+    gh = GitHubClient(box.github.admin_token, box.github_url, write_interval=0)
+    started = time.time()
+    url = gh.dispatch_workflow(
+        "octo-org/app", "rotate-openrouter-key.yml", "main", {"request-id": "r-77"}
+    )
+    assert gh.find_run("octo-org/app", "rotate-openrouter-key.yml", "r-77", started) == url
+    assert gh.find_run("octo-org/app", "rotate-openrouter-key.yml", "r-78", started) is None
 
 
 def test_permissions_comments_reactions(loose_box: Sandbox) -> None:

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import calendar
 import email.utils
 import json
 import logging
@@ -686,6 +687,34 @@ class GitHubClient:
             return str(url) if url else None
         raise self._fail(reply, "POST", path, _NEED_DISPATCH)
 
+    def find_run(
+        self, repo: str, workflow: str, title_part: str, created_since: float
+    ) -> str | None:
+        """The web URL of a dispatched run of ``workflow`` whose ``display_title`` contains
+        ``title_part`` (a request id the workflow puts in its ``run-name``), created at or after
+        ``created_since`` (unix seconds); None when there is none (yet)."""
+        path = f"{_repo_path(repo)}/actions/workflows/{_quote(str(workflow))}/runs"
+        # Runs come newest first; stop at the first one older than the request (with a minute
+        # of slack for clock skew between this host and GitHub). The ``created`` filter would
+        # do the same, but its search syntax (``>=date``) is not what the description allows.
+        since = created_since - 60
+        query: dict[str, Any] = {"event": "workflow_dispatch", "per_page": 100}
+        for page in range(1, 4):
+            reply = self._request("GET", path, query={**query, "page": page}, idempotent=True)
+            if reply.status != 200 or not isinstance(reply.data, dict):
+                raise self._fail(reply, "GET", path, _NEED_DISPATCH)
+            runs = reply.data.get("workflow_runs")
+            for run in runs if isinstance(runs, list) else []:
+                if not isinstance(run, dict):
+                    continue
+                if title_part in str(run.get("display_title") or ""):
+                    return str(run.get("html_url") or "") or None
+                if _timestamp(run.get("created_at")) < since:
+                    return None
+            if not isinstance(runs, list) or len(runs) < 100:
+                return None
+        return None
+
     def collaborator_permission(self, repo: str, username: str) -> str:
         """The user's role on ``repo``: admin, maintain, write, triage, read or none."""
         path = f"{_repo_path(repo)}/collaborators/{_quote(username)}/permission"
@@ -714,6 +743,14 @@ class GitHubClient:
         reply = self._request("POST", path, body={"content": content}, idempotent=True)
         if reply.status not in (200, 201):
             raise self._fail(reply, "POST", path, _NEED_ISSUES)
+
+
+def _timestamp(value: Any) -> float:
+    """GitHub's ``2026-03-10T12:00:00Z`` as unix seconds; 0 for anything else."""
+    try:
+        return calendar.timegm(time.strptime(str(value), "%Y-%m-%dT%H:%M:%SZ"))
+    except ValueError:
+        return 0.0
 
 
 def _json(text: str) -> Any:

@@ -17,7 +17,12 @@ GitHub's documented behaviour where the description is silent:
   back is caught;
 * repository Actions variables (POST 201 / 409, PATCH 204 / 404, GET 200 / 404);
 * workflow dispatch (422 for an input the workflow does not declare, or a required one left out;
-  204, or 200 with the run's ids and URLs when ``return_run_details`` is true), collaborator
+  204, or 200 with the run's ids and URLs when ``return_run_details`` is true, which is the
+  default under ``X-GitHub-Api-Version: 2026-03-10``). Each dispatch makes a queued run, listed
+  by ``GET .../actions/workflows/{w}/runs`` (newest first; ``event``, ``branch``, ``status``,
+  pages) and read by ``GET .../actions/runs/{id}``; its
+  ``display_title`` is the workflow's ``run-name`` with ``${{ inputs.x }}`` filled in (the
+  example workflow's by default; settable per workflow from Python or the control API), collaborator
   permissions (``none`` for anyone not configured), issue comments and reactions, all recorded;
 * a GitHub App: ``GET /repos/{o}/{r}/installation`` and ``POST
   /app/installations/{id}/access_tokens`` take an RS256 JWT signed with the app's key (checked
@@ -133,7 +138,26 @@ class Workflow:
     name: str
     inputs: tuple[str, ...] = ()
     required: tuple[str, ...] = ()
+    # The workflow file's ``run-name``; ``${{ inputs.<name> }}`` is filled in per run. None: a
+    # dispatched run is titled with the workflow's name, as GitHub does.
+    run_name: str | None = None
     created_at: datetime = field(default_factory=_now)
+
+    def title(self, inputs: dict[str, Any]) -> str:
+        if self.run_name is None:
+            return self.name
+
+        def value(match: re.Match[str]) -> str:
+            given = inputs.get(match.group(1), "")
+            return str(given).lower() if isinstance(given, bool) else str(given)
+
+        return _INPUT_EXPRESSION.sub(value, self.run_name)
+
+
+# ``${{ inputs.request-id }}`` and ``${{ github.event.inputs.request-id }}`` in a run-name.
+_INPUT_EXPRESSION = re.compile(r"\$\{\{\s*(?:github\.event\.)?inputs\.([A-Za-z0-9_-]+)\s*\}\}")
+# The example workflow's run-name (.github/workflows/rotate-openrouter-key.yml).
+EXAMPLE_RUN_NAME = "Rotate OpenRouter key ${{ inputs.request-id }}"
 
 
 @dataclass
@@ -173,6 +197,9 @@ class Dispatch:
     ref: str
     inputs: dict[str, Any]
     run_id: int
+    display_title: str = ""
+    workflow_id: int = 0
+    run_number: int = 1
     at: datetime = field(default_factory=_now)
 
     def to_dict(self) -> dict[str, Any]:
@@ -251,7 +278,11 @@ class GitHubStandIn:
             self.add_repo("octo-org/app", environments=["production"])
             self.add_repo("octo-org/api")
             self.add_workflow(
-                "octo-org/app", "rotate-openrouter-key.yml", inputs=["force", "reason", "emergency"]
+                "octo-org/app",
+                "rotate-openrouter-key.yml",
+                inputs=["force", "reason", "emergency", "request-id"],
+                name="Rotate OpenRouter key",
+                run_name=EXAMPLE_RUN_NAME,
             )
 
     # ----------------------------------------------------------------------------------------
@@ -306,6 +337,7 @@ class GitHubStandIn:
         inputs: Iterable[str] = (),
         required: Iterable[str] = (),
         name: str | None = None,
+        run_name: str | None = None,
     ) -> int:
         with self._lock:
             repo = self._repo_or_raise(full_name)
@@ -316,9 +348,19 @@ class GitHubStandIn:
                 name or file.rsplit(".", 1)[0],
                 tuple(inputs),
                 tuple(required),
+                run_name,
             )
             repo.workflows[file] = workflow
             return workflow.id
+
+    def set_run_name(self, full_name: str, workflow: str, run_name: str | None) -> None:
+        """Change a workflow's ``run-name`` template (None: runs are titled by its name)."""
+        with self._lock:
+            repo = self._repo_or_raise(full_name)
+            found = self._find_workflow(repo, workflow)
+            if found is None:
+                raise KeyError(f"no workflow {workflow} in {full_name}")
+            found.run_name = run_name
 
     def set_variable(self, full_name: str, name: str, value: str) -> None:
         with self._lock:
@@ -478,6 +520,8 @@ class GitHubStandIn:
         add("DELETE", repo + "/actions/variables/{name}", self._delete_variable)
         add("GET", repo + "/actions/workflows/{workflow_id}", self._get_workflow)
         add("POST", repo + "/actions/workflows/{workflow_id}/dispatches", self._dispatch)
+        add("GET", repo + "/actions/workflows/{workflow_id}/runs", self._list_runs)
+        add("GET", repo + "/actions/runs/{run_id}", self._get_run)
         add("GET", repo + "/collaborators/{username}/permission", self._permission)
         add("POST", repo + "/issues/{issue_number}/comments", self._create_comment)
         add("POST", repo + "/issues/comments/{comment_id}/reactions", self._create_reaction)
@@ -1083,11 +1127,27 @@ class GitHubStandIn:
         for name, value in inputs.items():
             if not isinstance(value, (str, bool, int, float)):
                 return _error(422, f"Input '{name}' must be a string, a number or a boolean")
-        run_id = next(self._ids)
-        self.dispatches.append(
-            Dispatch(repo.full_name, workflow.path.rsplit("/", 1)[-1], ref, dict(inputs), run_id)
-        )
-        if body.get("return_run_details") is True:
+        with self._lock:
+            run_id = next(self._ids)
+            number = 1 + sum(d.workflow_id == workflow.id for d in self.dispatches)
+            self.dispatches.append(
+                Dispatch(
+                    repo.full_name,
+                    workflow.path.rsplit("/", 1)[-1],
+                    ref,
+                    dict(inputs),
+                    run_id,
+                    workflow.title(inputs),
+                    workflow.id,
+                    number,
+                )
+            )
+        # Under API version 2026-03-10 a dispatch answers with the run's details unless asked
+        # not to; under 2022-11-28 only when asked.
+        details = body.get("return_run_details")
+        if request.header("x-github-api-version") == "2026-03-10":
+            details = details is not False
+        if details is True:
             return Response(
                 200,
                 {
@@ -1097,6 +1157,107 @@ class GitHubStandIn:
                 },
             )
         return Response(204)
+
+    # -- workflow runs: one per dispatch, titled by the workflow's run-name --------------------
+
+    def _run(self, request: Request, run: Dispatch) -> dict[str, Any]:
+        repo = self.repos[run.repo.lower()]
+        api, web = self._api(request), self._web(request)
+        u = f"{api}/repos/{repo.full_name}/actions/runs/{run.run_id}"
+        stamp = _iso(run.at)
+        user = self._user(request, repo.owner.login, repo.owner.id, repo.owner.type)
+        sha = f"{run.run_id:040x}"
+        minimal = self._minimal_repo(request, repo)
+        return {
+            "id": run.run_id,
+            "name": next(
+                (w.name for w in repo.workflows.values() if w.id == run.workflow_id), None
+            ),
+            "node_id": base64.b64encode(f"WFR_{run.run_id}".encode()).decode(),
+            "check_suite_id": run.run_id + 1,
+            "head_branch": run.ref,
+            "head_sha": sha,
+            "path": f".github/workflows/{run.workflow}",
+            "display_title": run.display_title,
+            "run_number": run.run_number,
+            "run_attempt": 1,
+            "event": "workflow_dispatch",
+            # The stand-in runs nothing: a run stays queued, which is all the webhook reads.
+            "status": "queued",
+            "conclusion": None,
+            "workflow_id": run.workflow_id,
+            "url": u,
+            "html_url": f"{web}/{repo.full_name}/actions/runs/{run.run_id}",
+            "pull_requests": [],
+            "created_at": stamp,
+            "updated_at": stamp,
+            "run_started_at": stamp,
+            "actor": user,
+            "triggering_actor": user,
+            "jobs_url": f"{u}/jobs",
+            "logs_url": f"{u}/logs",
+            "check_suite_url": f"{api}/repos/{repo.full_name}/check-suites/{run.run_id + 1}",
+            "artifacts_url": f"{u}/artifacts",
+            "cancel_url": f"{u}/cancel",
+            "rerun_url": f"{u}/rerun",
+            "previous_attempt_url": None,
+            "workflow_url": f"{api}/repos/{repo.full_name}/actions/workflows/{run.workflow_id}",
+            "head_commit": {
+                "id": sha,
+                "tree_id": sha[::-1],
+                "message": "Sandbox commit",
+                "timestamp": stamp,
+                "author": {"name": "Octo Cat", "email": "octocat@example.com"},
+                "committer": {"name": "GitHub", "email": "noreply@github.com"},
+            },
+            "repository": minimal,
+            "head_repository": minimal,
+        }
+
+    def _list_runs(self, request: Request) -> Response:
+        repo = self._find_repo(request)
+        workflow = (
+            None if repo is None else self._find_workflow(repo, request.params["workflow_id"])
+        )
+        if repo is None or workflow is None:
+            return _error(404, "Not Found")
+        query = request.query
+        try:
+            per_page = max(1, min(100, int(query.get("per_page", "30"))))
+            page = max(1, int(query.get("page", "1")))
+        except ValueError:
+            return _error(422, "Invalid query")
+        with self._lock:
+            runs = [
+                d
+                for d in reversed(self.dispatches)  # newest first, as GitHub lists them
+                if d.workflow_id == workflow.id
+                and query.get("event", "workflow_dispatch") == "workflow_dispatch"
+                and query.get("branch", d.ref) == d.ref
+                and query.get("status", "queued") == "queued"
+            ]
+            chunk = runs[(page - 1) * per_page : page * per_page]
+            return Response(
+                200,
+                {"total_count": len(runs), "workflow_runs": [self._run(request, d) for d in chunk]},
+            )
+
+    def _get_run(self, request: Request) -> Response:
+        repo = self._find_repo(request)
+        with self._lock:
+            run = next(
+                (
+                    d
+                    for d in self.dispatches
+                    if repo is not None
+                    and d.repo == repo.full_name
+                    and str(d.run_id) == request.params["run_id"]
+                ),
+                None,
+            )
+            if run is None:
+                return _error(404, "Not Found")
+            return Response(200, self._run(request, run))
 
     # -- permissions, comments, reactions ----------------------------------------------------
 
@@ -1246,6 +1407,7 @@ class GitHubStandIn:
         router.add("POST", p + "/environments", self._c_add_env)
         router.add("PUT", p + "/permissions", self._c_permission)
         router.add("POST", p + "/workflows", self._c_workflow)
+        router.add("PUT", p + "/run-name", self._c_run_name)
         router.add("GET", p + "/variables", self._c_variables)
         router.add("GET", p + "/dispatches", self._c_list(lambda: self.dispatches))
         router.add("GET", p + "/comments", self._c_list(lambda: self.comments))
@@ -1319,8 +1481,20 @@ class GitHubStandIn:
             str(body["path"]),
             inputs=[str(i) for i in body.get("inputs", [])],
             required=[str(i) for i in body.get("required", [])],
+            run_name=None if body.get("run_name") is None else str(body["run_name"]),
         )
         return Response(201, {"id": workflow_id})
+
+    def _c_run_name(self, request: Request) -> Response:
+        """PUT {"repo", "workflow", "run_name": str|null}: the workflow's run-name template."""
+        body = request.json() or {}
+        template = body.get("run_name")
+        run_name = None if template is None else str(template)
+        try:
+            self.set_run_name(str(body["repo"]), str(body["workflow"]), run_name)
+        except KeyError as exc:
+            return Response(404, {"message": str(exc)})
+        return Response(204)
 
     def _c_variables(self, request: Request) -> Response:
         repo = self.repos.get(request.query.get("repo", "").lower())
