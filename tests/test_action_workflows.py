@@ -85,8 +85,29 @@ def test_ci_runs_what_ci_run_runs() -> None:
     assert ".ci/run" in runs
 
 
-def test_readme_lists_every_input_and_output() -> None:
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
+def test_docs_list_every_input_and_output() -> None:
+    text = (ROOT / "docs" / "action.md").read_text(encoding="utf-8")
     action = yaml.safe_load((ROOT / "action.yml").read_text(encoding="utf-8"))
     for name in [*action["inputs"], *action["outputs"]]:
         assert f"| `{name}` |" in text, name
+
+
+def _slug(heading: str) -> str:
+    """GitHub's anchor for a Markdown heading."""
+    text = re.sub(r"[^\w\- ]", "", heading.strip().lower())
+    return text.replace(" ", "-")
+
+
+def test_links_between_the_docs_resolve() -> None:
+    pages = [ROOT / "README.md", ROOT / "SECURITY.md", *sorted((ROOT / "docs").glob("*.md"))]
+    for page in pages:
+        text = page.read_text(encoding="utf-8")
+        for target in re.findall(r"\]\(([^)\s]+)\)", text):
+            if re.match(r"[a-z]+:", target):
+                continue
+            path, _, anchor = target.partition("#")
+            linked = (page.parent / path).resolve() if path else page
+            assert linked.is_file(), (page.name, target)
+            if anchor:
+                headings = re.findall(r"^#+ (.+)$", linked.read_text(encoding="utf-8"), re.M)
+                assert anchor in {_slug(h) for h in headings}, (page.name, target)

@@ -215,3 +215,48 @@ def test_faults_through_the_cli(
     assert rerun.returncode == 0, rerun.stderr
     state = assert_converged(sandbox, Clock()())
     assert state.retiring == ()
+
+
+def test_sandbox_on_port_0_prints_exports_that_work() -> None:
+    """What a new user does: start the sandbox on a free port, paste the exports, rotate."""
+    import os
+    import shlex
+    import signal
+    import subprocess
+
+    from .cli_helpers import command
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ROTATOR_", "GITHUB_"))}
+    env["PYTHONUNBUFFERED"] = "1"
+    server = subprocess.Popen(
+        command("sandbox", "--port", "0"), env=env, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert server.stdout is not None
+        lines: list[str] = []
+        while not (lines and "rotate --state-repository" in lines[-1]):
+            line = server.stdout.readline()
+            assert line, "the sandbox exited before printing its exports"
+            lines.append(line.strip())
+        exports = dict(
+            line.removeprefix("export ").split("=", 1)
+            for line in lines
+            if line.startswith("export ")
+        )
+        assert ":8799/" not in exports["OPENROUTER_BASE_URL"]
+        assert exports["GITHUB_API_URL"].endswith("/github")
+        pasted = shlex.split(lines[-1])
+        assert pasted[:3] == command()  # how it was started, so the paste works
+        done = subprocess.run(
+            [*pasted, "--json"],
+            env={**env, **exports},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        assert json.loads(done.stdout)["rotated"] is True
+    finally:
+        server.send_signal(signal.SIGTERM)
+        assert server.wait(timeout=10) == 0

@@ -234,6 +234,14 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
         return 130
 
 
+def _invocation() -> str:
+    """How this process was started, so a printed command works when pasted (``.venv/bin/...``)."""
+    program = sys.argv[0] if sys.argv else ""
+    if os.path.basename(program) == "openrouter-rotator":
+        return program
+    return f"{sys.executable} -m openrouter_rotator"
+
+
 def serve_sandbox(port: int) -> int:
     from .sandbox import Sandbox
 
@@ -245,16 +253,21 @@ def serve_sandbox(port: int) -> int:
         raise ConfigError(
             "--port", port, f"cannot listen there ({exc.strerror}); try --port 0"
         ) from None
+    # Before the first line: whoever reads the exports may stop it right after.
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     env = box.env()
+    me = _invocation()
     print("openrouter-rotator sandbox: local OpenRouter and GitHub stand-ins (not real services)")
-    print(f"listening on {box.url}  (Ctrl-C stops it)\n")
-    print("Point the CLI at it:")
+    print(f"listening on {box.url}  (Ctrl-C stops it)")
+    print(f"  OpenRouter: {box.openrouter_url}")
+    print(f"  GitHub:     {box.github_url}")
+    print(f"  control:    {box.url}/_sandbox/  (docs/webhook.md: trying the webhook)\n")
+    print("Point the CLI at it (in another terminal):")
     for name, value in env.items():
         print(f"  export {name}={value}")
     print("  export ROTATOR_GITHUB_WRITE_INTERVAL=0")
-    print("  openrouter-rotator rotate --state-repository octo-org/app --target repo:octo-org/app")
+    print(f"  {me} rotate --state-repository octo-org/app --target repo:octo-org/app")
     sys.stdout.flush()
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     try:
         box.server.serve_forever()
     except KeyboardInterrupt:
