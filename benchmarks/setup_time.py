@@ -2,11 +2,11 @@
 
     python benchmarks/setup_time.py [--skip-venv] [--runs 7]
 
-Setup: what ``action.yml``'s setup step does, timed: ``python -m venv`` and
-``pip install <checkout>`` (the project without extras: PyGithub, PyNaCl, httpx and their
-dependencies). It runs twice; the first run warms pip's cache (downloads and built wheels), the
-second is the figure that matters for a runner with a warm cache. Needs PyPI for the first run
-unless the cache is already warm.
+Setup: ``setup/setup.bash`` (what ``action.yml``'s setup step runs: a venv filled from the
+hash-locked ``setup/requirements.txt``, nothing resolved) against the first release's setup,
+``pip install <checkout>`` (resolve PyGithub, PyNaCl, httpx afresh, build the project in
+isolation). The first run warms pip's cache (downloads and built wheels); the warm-cache rows
+are the figures for a runner whose pip cache is warm. Needs PyPI unless the cache is warm.
 
 Import time: the median wall time of ``python -c "import ..."`` for the modules a run loads,
 against a bare interpreter, and the largest contributors from ``python -X importtime``.
@@ -36,19 +36,8 @@ MODULES = (
 )
 
 
-def setup_once(python: str, workdir: Path, fast: bool) -> tuple[float, float, int]:
-    """(venv seconds, pip seconds, installed packages) of one action setup from scratch.
-
-    ``fast`` is action.yml's path: a venv without pip, filled by the host's ``pip --python``;
-    otherwise the ordinary venv with its own pip (action.yml's fallback for an old host pip).
-    """
-    venv = workdir / "venv"
-    shutil.rmtree(venv, ignore_errors=True)
-    start = time.perf_counter()
-    subprocess.run([python, "-m", "venv", *(["--without-pip"] if fast else []), str(venv)],
-                   check=True)  # fmt: skip
-    made = time.perf_counter()
-    # A copy of the checkout, as the action path is: no build artifacts of the working tree.
+def copy_checkout(workdir: Path) -> Path:
+    """A copy of the checkout, as the action path is: no build artifacts of the working tree."""
     source = workdir / "src-copy"
     shutil.rmtree(source, ignore_errors=True)
     shutil.copytree(
@@ -56,16 +45,56 @@ def setup_once(python: str, workdir: Path, fast: bool) -> tuple[float, float, in
         source,
         ignore=shutil.ignore_patterns(".git", ".venv", "*.egg-info", "build", "__pycache__"),
     )
-    copied = time.perf_counter()
+    return source
+
+
+def count_packages(venv_python: str) -> int:
+    listing = "import importlib.metadata as m; print(len(list(m.distributions())))"
+    done = subprocess.run([venv_python, "-c", listing], check=True, capture_output=True, text=True)
+    return int(done.stdout)
+
+
+def setup_unlocked(python: str, workdir: Path, fast: bool) -> tuple[float, int]:
+    """(seconds, installed packages) of the first release's setup: ``pip install <checkout>``,
+    which resolves PyGithub, PyNaCl and httpx afresh and builds the project in isolation.
+
+    ``fast``: a venv without pip, filled by the host's ``pip --python``; otherwise the ordinary
+    venv with its own pip.
+    """
+    venv = workdir / "venv"
+    shutil.rmtree(venv, ignore_errors=True)
+    source = copy_checkout(workdir)
+    start = time.perf_counter()
+    subprocess.run([python, "-m", "venv", *(["--without-pip"] if fast else []), str(venv)],
+                   check=True)  # fmt: skip
     venv_python = str(venv / "bin" / "python")
     pip = [python, "-m", "pip", "--python", venv_python] if fast else [venv_python, "-m", "pip"]
     subprocess.run([*pip, "install", *PIP, str(source)], check=True)
-    installed = time.perf_counter()
-    listing = "import importlib.metadata as m; print(len(list(m.distributions())))"
-    count = subprocess.run(
-        [venv_python, "-c", listing], check=True, capture_output=True, text=True
-    ).stdout
-    return made - start, installed - copied, int(count)
+    return time.perf_counter() - start, count_packages(venv_python)
+
+
+def setup_locked(python: str, workdir: Path) -> tuple[float, int]:
+    """(seconds, installed packages) of setup/setup.bash, the action's setup step as it is:
+    the hash-locked requirements, nothing resolved, the project's code put on the path."""
+    runner_temp = workdir / "runner-temp"
+    shutil.rmtree(runner_temp, ignore_errors=True)
+    runner_temp.mkdir()
+    source = copy_checkout(workdir)
+    output = workdir / "github-output"
+    output.write_text("")
+    env = {
+        **os.environ,
+        "PATH": os.pathsep.join([str(Path(python).parent), os.environ.get("PATH", "")]),
+        "ROTATOR_ACTION_PATH": str(source),
+        "RUNNER_TEMP": str(runner_temp),
+        "GITHUB_OUTPUT": str(output),
+    }
+    env.pop("VIRTUAL_ENV", None)
+    start = time.perf_counter()
+    subprocess.run(["bash", str(source / "setup" / "setup.bash")], check=True, env=env)
+    seconds = time.perf_counter() - start
+    venv_python = output.read_text().strip().removeprefix("python=")
+    return seconds, count_packages(venv_python)
 
 
 def wall(python: str, code: str, runs: int) -> float:
@@ -114,19 +143,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         # The base interpreter of this venv, like the runner's python3 the action starts from.
         base = getattr(sys, "_base_executable", None) or base
         with tempfile.TemporaryDirectory() as tmp:
-            setup_rows: list[tuple[object, ...]] = []
-            runs = (
-                ("ordinary venv, first (cache warmed here)", False),
-                ("ordinary venv, warm cache", False),
-                ("action.yml: venv --without-pip + pip --python, warm cache", True),
-            )
-            for label, fast in runs:
-                venv_s, pip_s, count = setup_once(base, Path(tmp), fast)
-                setup_rows.append(
-                    (label, f"{venv_s:.2f}", f"{pip_s:.2f}", f"{venv_s + pip_s:.2f}", count)
-                )
-        print(f"\n## Action setup: a venv + pip install <checkout> ({base})")
-        print(table(setup_rows, ("run", "venv s", "pip install s", "total s", "packages")))
+            work = Path(tmp)
+            rows: list[tuple[object, ...]] = []
+            for label, fast in (
+                ("unlocked, ordinary venv, first (cache warmed here)", False),
+                ("unlocked, ordinary venv, warm cache", False),
+                ("unlocked, venv --without-pip + pip --python, warm cache", True),
+            ):
+                seconds, count = setup_unlocked(base, work, fast)
+                rows.append((label, f"{seconds:.2f}", count))
+            for label in (
+                "setup/setup.bash (locked), first",
+                "setup/setup.bash (locked), warm cache",
+                "setup/setup.bash (locked), warm cache, again",
+            ):
+                seconds, count = setup_locked(base, work)
+                rows.append((label, f"{seconds:.2f}", count))
+        print(f"\n## Action setup, from no venv to a venv that imports the engine ({base})")
+        print(table(rows, ("run", "seconds", "packages")))
 
     bare = wall(args.python, "pass", args.runs)
     rows: list[tuple[object, ...]] = [("(bare interpreter)", f"{bare * 1000:.0f}", "-")]

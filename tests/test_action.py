@@ -24,11 +24,14 @@ from typing import Any
 
 import pytest
 import yaml
+from packaging.markers import Marker, default_environment
+from packaging.utils import canonicalize_name
 
 from openrouter_rotator.config import ENV_NAMES, parse_config
 from openrouter_rotator.sandbox import Sandbox
 
 from .engine import KEY_NAME, STATE_REPO, TARGETS, target_values
+from .test_lock import LOCK, read_lock
 
 ROOT = Path(__file__).resolve().parent.parent
 ACTION_YML = ROOT / "action.yml"
@@ -67,6 +70,13 @@ ENGINE_ENV = set(ENV_NAMES.values()) | {
     "ROTATOR_ALERT_WEBHOOK_SECRET",
     "OPENROUTER_BASE_URL",
 }
+
+
+def locked_names_here() -> set[str]:
+    """The lock's packages whose markers hold for this interpreter."""
+    env = default_environment()
+    pins = read_lock(LOCK.read_text(encoding="utf-8"))
+    return {pin.name for pin in pins if pin.marker is None or Marker(pin.marker).evaluate(env)}
 
 
 def load_action() -> dict[str, Any]:
@@ -412,12 +422,23 @@ def test_first_run_builds_its_venv_rotates_and_reports(
     assert python.is_relative_to(runner_temp)
     # The fast path leaves no pip in the venv: ask the interpreter what is installed.
     listing = "import importlib.metadata as m, json; print(json.dumps([d.metadata['Name'] for d in m.distributions()]))"  # noqa: E501
+    # From elsewhere than the checkout, whose egg-info `-c` would otherwise see in the cwd.
     installed = subprocess.run(
-        [str(python), "-c", listing], capture_output=True, text=True, check=True
+        [str(python), "-c", listing], capture_output=True, text=True, check=True, cwd=runner_temp
     )
-    names = {name.lower() for name in json.loads(installed.stdout)}
-    assert {"openrouter-rotator", "pygithub", "pynacl", "httpx"} <= names
-    assert not names & {"flask", "gunicorn", "redis", "pytest"}
+    # Exactly the lock's packages for this interpreter (markers applied), nothing resolved.
+    names = {canonicalize_name(name) for name in json.loads(installed.stdout)}
+    assert names == locked_names_here()
+    assert {"pygithub", "pynacl", "httpx"} <= names
+    assert not names & {"flask", "gunicorn", "redis", "pytest", "openrouter-rotator"}
+    # The engine is this checkout's code, put on the venv's path rather than built.
+    where = subprocess.run(
+        [str(python), "-c", "import openrouter_rotator; print(openrouter_rotator.__file__)"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert Path(where.stdout.strip()).is_relative_to(ROOT / "src")
     print(f"\nsetup step: {run.durations['setup']:.1f}s")
 
     assert run.outputs["rotated"] == "true"
@@ -449,6 +470,36 @@ def test_first_run_builds_its_venv_rotates_and_reports(
     assert f"::add-mask::{key}" in run.stdout
     assert_masked(run, secrets_of(sandbox))
     assert run.github_env == ""  # the action leaks nothing into later steps' environment
+
+
+def test_setup_refuses_a_package_whose_hash_is_not_in_the_lock(tmp_path: Path) -> None:
+    """--require-hashes is real: one altered hash in the lock and the setup installs nothing."""
+    action = tmp_path / "action"
+    (action / "setup").mkdir(parents=True)
+    (action / "src").symlink_to(ROOT / "src")
+    script = action / "setup" / "setup.bash"
+    script.write_text((ROOT / "setup" / "setup.bash").read_text())
+    lock = LOCK.read_text(encoding="utf-8")
+    idna = next(pin for pin in read_lock(lock) if pin.name == "idna")
+    for digest in idna.hashes:
+        lock = lock.replace(digest, "sha256:" + "0" * 64)
+    (action / "setup" / "requirements.txt").write_text(lock)
+    runner_temp = tmp_path / "runner-temp"
+    runner_temp.mkdir()
+    output = tmp_path / "output"
+    output.write_text("")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PIP_REQUIRE", "VIRTUAL_ENV"))}
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
+    env.update(
+        ROTATOR_ACTION_PATH=str(action), RUNNER_TEMP=str(runner_temp), GITHUB_OUTPUT=str(output)
+    )
+    done = subprocess.run(
+        ["bash", str(script)], env=env, capture_output=True, text=True, timeout=300, check=False
+    )
+    assert done.returncode != 0
+    assert "hash" in done.stderr.lower() and "idna" in done.stderr.lower(), done.stderr
+    assert output.read_text() == ""
+    assert not list(runner_temp.glob("*/.ready"))
 
 
 def test_second_run_reuses_the_venv_and_is_not_due(runner: Any, runner_temp: Path) -> None:
