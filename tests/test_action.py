@@ -37,6 +37,8 @@ ROOT = Path(__file__).resolve().parent.parent
 ACTION_YML = ROOT / "action.yml"
 
 SPEC_INPUTS = [
+    "mode",
+    "key-env",
     "management-key",
     "github-token",
     "secret-name",
@@ -61,7 +63,14 @@ SPEC_INPUTS = [
     "alert-webhook-secret",
     "openrouter-base-url",
 ]
-SPEC_OUTPUTS = ["rotated", "key-hash", "previous-key-hash", "next-rotation-at", "usage-percent"]
+SPEC_OUTPUTS = [
+    "rotated",
+    "key-hash",
+    "previous-key-hash",
+    "next-rotation-at",
+    "usage-percent",
+    "verified",
+]
 
 # Variables the engine reads besides ROTATOR_<OPTION>: secrets and endpoints (SPEC §4).
 ENGINE_ENV = set(ENV_NAMES.values()) | {
@@ -69,6 +78,7 @@ ENGINE_ENV = set(ENV_NAMES.values()) | {
     "GITHUB_TOKEN",
     "ROTATOR_ALERT_WEBHOOK_SECRET",
     "OPENROUTER_BASE_URL",
+    "ROTATOR_MODE",  # read by the action's step itself: the command it runs
 }
 
 
@@ -618,3 +628,57 @@ def test_github_api_url_from_the_callers_environment(runner: Any, sandbox: Sandb
     assert run.exit_code == 0, run.log
     assert "**Dry run**" in run.summary
     assert run.outputs["rotated"] == "false"
+
+
+# -- mode: verify ------------------------------------------------------------------------------
+
+
+def test_verify_mode_proves_the_secret_a_job_reads(runner: Any, sandbox: Sandbox) -> None:
+    rotated = runner()
+    assert rotated.exit_code == 0, rotated.log
+    # The job reads the environment secret the way its consumers do: through env:.
+    key = target_values(sandbox)["env:octo-org/app/production"]
+    assert key is not None
+    run = runner(mode="verify", caller_env={"OPENROUTER_API_KEY": key})
+    assert run.exit_code == 0, run.log
+    assert run.outputs["verified"] == "true"
+    assert run.outputs["key-hash"] == rotated.outputs["key-hash"]
+    assert run.outputs["rotated"] == ""
+    assert "**Verified**" in run.summary and "| Revocations | not held |" in run.summary
+    assert run.commands("error") == []
+    assert_masked(run, [key, sandbox.management_key, sandbox.github.admin_token])
+
+
+def test_verify_mode_fails_with_the_cause_and_holds_revocations(
+    runner: Any, sandbox: Sandbox
+) -> None:
+    first = runner()
+    stale = target_values(sandbox)["repo:octo-org/app"]
+    assert stale is not None
+    second = runner(force="true")
+    assert second.exit_code == 0, second.log
+    run = runner(mode="verify", key_env="APP_KEY", caller_env={"APP_KEY": stale})
+    assert run.exit_code == 1, run.log
+    assert run.outputs["verified"] == "false"
+    (error,) = run.commands("error")
+    assert error.startswith(
+        "::error title=OpenRouter key verification failed::APP_KEY holds the previous key "
+        f"{first.outputs['key-hash'][:12]}, not the active key {second.outputs['key-hash'][:12]}"
+    )
+    assert "Every revocation is held until a verification passes" in error
+    assert "**Not verified**" in run.summary and "| Revocations | held |" in run.summary
+    assert_masked(run, [stale, sandbox.management_key, sandbox.github.admin_token])
+    # An emergency run now keeps the key the consumers still hold.
+    emergency = runner(force="true", revoke_after="0")
+    assert emergency.exit_code == 0, emergency.log
+    assert "| Revoked |" not in emergency.summary
+    assert sandbox.openrouter.works(stale)
+
+
+def test_an_unknown_mode_is_refused_before_anything_runs(runner: Any, sandbox: Sandbox) -> None:
+    sandbox.reset_requests()
+    run = runner(mode="rotat")
+    assert run.exit_code == 2, run.log
+    (error,) = run.commands("error")
+    assert "invalid mode 'rotat': rotate or verify" in error and "`mode`" in error
+    assert sandbox.requests() == []

@@ -51,7 +51,7 @@ def test_example_workflow_follows_the_spec() -> None:
     assert workflow["run-name"] == EXAMPLE_RUN_NAME
     assert workflow["permissions"] == {}
     assert workflow["concurrency"]["cancel-in-progress"] is False
-    (job,) = workflow["jobs"].values()
+    job = workflow["jobs"]["rotate"]
     assert job["timeout-minutes"] <= 30
     (rotate,) = [s for s in job["steps"] if s["uses"] == "./"]
     given = rotate["with"]
@@ -59,6 +59,21 @@ def test_example_workflow_follows_the_spec() -> None:
     assert given["github-token"].startswith("${{ secrets.")
     assert given["revoke-after"] == "${{ inputs.emergency && '0' || '6h' }}"
     assert "inputs.force" in given["force"] and "inputs.emergency" in given["force"]
+
+
+def test_example_workflow_verifies_after_a_rotation_as_consumers_read() -> None:
+    workflow = load("rotate-openrouter-key.yml")
+    rotate, verify = workflow["jobs"]["rotate"], workflow["jobs"]["verify"]
+    assert rotate["outputs"]["rotated"] == "${{ steps.rotate.outputs.rotated }}"
+    assert verify["needs"] == "rotate"
+    assert verify["if"] == "needs.rotate.outputs.rotated == 'true'"  # skipped jobs are not billed
+    (step,) = [s for s in verify["steps"] if s["uses"] == "./"]
+    given = step["with"]
+    assert given["mode"] == "verify"
+    # The secret reaches the job the way it reaches consumers: a secrets context in env:.
+    name = given["secret-name"]
+    assert verify["env"][given["key-env"]] == f"${{{{ secrets.{name} }}}}"
+    assert given["management-key"] == rotate["steps"][1]["with"]["management-key"]
 
 
 def test_workflows_use_only_real_inputs_and_pinned_actions() -> None:

@@ -20,6 +20,7 @@ from .errors import ConfigError, GitHubAuthError
 if TYPE_CHECKING:  # the engine never imports this module; types only
     from .config import Config
     from .rotation import RunResult
+    from .verify import VerifyResult
 
 
 def on_actions(env: Mapping[str, str] | None = None) -> bool:
@@ -83,6 +84,7 @@ class Actions:
 # rotation works, only how to show one.
 
 USAGE_TITLE = "OpenRouter key usage"
+VERIFY_TITLE = "OpenRouter key verification failed"
 FAILURE_TITLE = "OpenRouter key rotation failed"
 
 # CLI option or environment variable -> the action input that sets it, to name the input in
@@ -225,6 +227,41 @@ def report_failure(
     actions.summary(render_summary(result, config, command, failure=message))
 
 
+def report_verify(actions: Actions, result: VerifyResult, config: Config) -> None:
+    """Outputs, ``::error::`` with the likely cause and the fix, and the summary of a verify."""
+    if not actions.enabled:
+        return
+    actions.set_output("verified", "true" if result.verified else "false")
+    actions.set_output("key-hash", result.active_key_hash or "")
+    secret = config.secret_name
+    lines = [f"## OpenRouter key verification: `{secret}`", ""]
+    if result.verified:
+        lines.append(f":white_check_mark: **Verified**: {_cell(result.message)}, and it works.")
+    else:
+        held = (
+            " Every revocation is held until a verification passes, so the keys consumers "
+            "may still hold stay alive."
+            if result.hold
+            else ""
+        )
+        fix = (
+            f" Fix: make the rotation write `{secret}` where this job reads it (add the scope "
+            "as a target, or delete the shadowing secret), run the rotation, then verify again."
+        )
+        actions.error(result.message + held + fix, title=VERIFY_TITLE)
+        lines.append(f":x: **Not verified**: {_cell(result.message)}.{held}{fix}")
+    lines += [
+        "",
+        "| | |",
+        "|---|---|",
+        f"| Key this job read | `{_short(result.key_hash)}` |",
+        f"| Active key | `{_short(result.active_key_hash)}` |",
+        f"| Revocations | {'held' if result.hold else 'not held'} |",
+        "",
+    ]
+    actions.summary("\n".join(lines))
+
+
 # -- the job summary ----------------------------------------------------------------------------
 
 
@@ -302,6 +339,12 @@ def _facts(result: RunResult, config: Config | None) -> list[str]:
         rows.append(f"| Next rotation | {_when(result.next_rotation_at, config)} |")
     elif result.key_hash:
         rows.append("| Next rotation | only when forced (auto rotation is off) |")
+    held = result.verification
+    if held is not None and not held.verified:
+        rows.append(
+            f"| Revocations | :pause_button: held: the verification at {_when(held.at, config)} "
+            f"failed ({_cell(held.cause or 'unknown')}); run verify again once fixed |"
+        )
     if result.in_flight:
         rows.append(
             f"| Interrupted rotation | {_cell(result.in_flight)} (the next run finishes it) |"

@@ -1,4 +1,4 @@
-"""Command line: ``rotate``, ``status``, ``demo`` and ``sandbox``. Parsing and rendering only.
+"""Command line: ``rotate``, ``status``, ``verify``, ``demo``, ``sandbox``. Parsing and rendering.
 
 Exit codes: 0 success (rotated, or nothing due); 1 the run failed (nothing lost; the message
 says what to do); 2 invalid configuration or usage (nothing was sent that changes anything).
@@ -16,13 +16,14 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from . import __version__
-from .actions import Actions, report_failure, report_result, usage_message
+from .actions import Actions, report_failure, report_result, report_verify, usage_message
 from .config import Config, add_options, parse_config
 from .errors import ConfigError, RotatorError
 from .state import iso
 
 if TYPE_CHECKING:
     from .rotation import Rotator, RunResult
+    from .verify import VerifyResult
 
 log = logging.getLogger("openrouter_rotator")
 
@@ -55,6 +56,12 @@ def build_parser() -> argparse.ArgumentParser:
         "status", help="show state, next due time and usage; changes nothing"
     )
     add_options(status)
+    verify = commands.add_parser(
+        "verify",
+        help="in a job that reads the secret: check that it holds the active, working key; "
+        "a failure holds back every revocation until a verification passes",
+    )
+    add_options(verify, verify=True)
     commands.add_parser(
         "demo", help="full walk-through against the built-in sandbox, no credentials needed"
     )
@@ -150,6 +157,12 @@ def render_text(result: RunResult, command: str, secret_name: str) -> str:
             else ("a newer key reaches every target" if retiring.pending else "the next rotation")
         )
         lines.append(f"retiring: {short(retiring.hash)} until {until}")
+    held = result.verification
+    if held is not None and not held.verified:
+        lines.append(
+            f"revocations held: the verification at {iso(held.at)} failed "
+            f"({held.cause or 'unknown'}); they resume once verify passes"
+        )
     lines.append("next rotation: " + (iso(result.next_rotation_at) or "only when forced"))
     if result.usage and result.usage.limit is None:
         lines.append("usage: the key has no spending limit")
@@ -182,6 +195,8 @@ def run_engine(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     except RotatorError as exc:
         report_failure(actions, exc, config, None, args.command)
         raise
+    if args.command == "verify":
+        return run_verify(config, env, actions)
     from .rotation import RotationFailed  # only now: see build_rotator
 
     try:
@@ -206,6 +221,39 @@ def run_engine(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     for problem in result.problems:
         print(f"error: {problem}", file=sys.stderr)
     return 0 if result.ok else 1
+
+
+def run_verify(config: Config, env: Mapping[str, str], actions: Actions) -> int:
+    from .verify import verify
+
+    plaintext = env.get(config.key_env, "")
+    actions.mask(plaintext.strip())
+    try:
+        result = verify(build_rotator(config, env, actions), plaintext, config.key_env)
+    except RotatorError as exc:
+        report_failure(actions, exc, config, None, "verify")
+        raise
+    if config.json:
+        print(json.dumps(result.to_json()))
+    else:
+        print(render_verify(result))
+    report_verify(actions, result, config)
+    return 0 if result.verified else 1
+
+
+def render_verify(result: VerifyResult) -> str:
+    if result.verified:
+        lines = [f"verified: {result.message}, and it works"]
+        if result.recorded:
+            lines.append("revocations: not held")
+        return "\n".join(lines)
+    lines = [f"not verified: {result.message}"]
+    if result.hold:
+        lines.append(
+            "hold: every revocation is held until a verification passes (the keys consumers "
+            "may still hold stay alive)"
+        )
+    return "\n".join(lines)
 
 
 def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:

@@ -78,6 +78,8 @@ class Config:
     alert_webhook_url: str | None = None
     run_url: str | None = None
     trigger: str = "manual"
+    spend_carry_over: bool = True  # a rotation must not reset the spending cap (carryover.py)
+    key_env: str = "OPENROUTER_API_KEY"  # verify: the variable holding the key a job reads
 
 
 # (flag, dest, kind, help); kind: "str" | "bool" | "list"
@@ -118,15 +120,26 @@ OPTIONS: tuple[tuple[str, str, str, str], ...] = (
         "percent of the limit (default 80)",
     ),
     ("--alert-webhook-url", "alert_webhook_url", "str", "POST a signed usage alert here"),
+    (
+        "--spend-carry-over",
+        "spend_carry_over",
+        "bool",
+        "give a new key the limit minus what older keys spent in the window (default true)",
+    ),
 )
+
+# Only `verify` reads it (the variable a consumer's job puts the secret in).
+KEY_ENV_OPTION = ("--key-env", "key_env", "str", "variable holding the key to verify")
+ENV_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 ENV_NAMES = {dest: "ROTATOR_" + dest.upper() for _, dest, _, _ in OPTIONS}
 ENV_NAMES["targets"] = "ROTATOR_TARGETS"
+ENV_NAMES["key_env"] = "ROTATOR_KEY_ENV"
 
 
-def add_options(parser: argparse.ArgumentParser) -> None:
+def add_options(parser: argparse.ArgumentParser, *, verify: bool = False) -> None:
     """Declare rotate/status options. Defaults are None so the environment can fill in."""
-    for flag, dest, kind, help_text in OPTIONS:
+    for flag, dest, kind, help_text in OPTIONS + ((KEY_ENV_OPTION,) if verify else ()):
         env_help = f" [env {ENV_NAMES[dest]}]"
         if kind == "bool":
             parser.add_argument(
@@ -309,9 +322,9 @@ def parse_config(
 
     target_texts = source.targets()
     if not target_texts:
-        if not github_repository:
+        if not github_repository and not args.get("command") == "verify":
             raise ConfigError("--target", None, "give at least one target, e.g. repo:OWNER/REPO")
-        target_texts = [f"repo:{github_repository}"]
+        target_texts = [f"repo:{github_repository or state_repository}"]
     targets: list[Target] = []
     for text in target_texts:
         target = parse_target(text)
@@ -388,7 +401,15 @@ def parse_config(
         alert_webhook_url=alert_url,
         run_url=run_url(env),
         trigger=_trigger(env),
+        spend_carry_over=source.flag("spend_carry_over", True),
+        key_env=_env_name(source.text("key_env", "OPENROUTER_API_KEY") or "", "--key-env"),
     )
+
+
+def _env_name(text: str, option: str) -> str:
+    if not ENV_NAME_RE.fullmatch(text):
+        raise ConfigError(option, text, "an environment variable's name, e.g. OPENROUTER_API_KEY")
+    return text
 
 
 def key_lifetime_needed(sched: Schedule, revoke_after: timedelta | None) -> timedelta:

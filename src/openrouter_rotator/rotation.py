@@ -24,7 +24,13 @@ from typing import Any, Protocol
 
 from . import schedule
 from .config import Config
-from .errors import ConfigError, OpenRouterAuthError, OpenRouterError, RotatorError
+from .errors import (
+    ConfigError,
+    OpenRouterAuthError,
+    OpenRouterError,
+    RotatorError,
+    StateError,
+)
 from .github import GitHubClient, PublishPlan
 from .openrouter import CREATE_SKEW, OpenRouterClient
 from .state import (
@@ -34,6 +40,7 @@ from .state import (
     RetiringKey,
     State,
     StateStore,
+    Verification,
     iso,
     new_holder,
     with_lease,
@@ -76,6 +83,8 @@ class RunResult:
     in_flight: str | None = None
     last_rotation_at: datetime | None = None
     active_since: datetime | None = None
+    # A failed verification holds back every revocation (see verify.py).
+    verification: Verification | None = None
 
     def to_json(self, with_targets: bool = True) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -137,6 +146,8 @@ def plan_run(state: State, config: Config, now: datetime) -> Plan:
 
 def _plan(state: State, config: Config, now: datetime) -> Plan:
     due_revokes = tuple(r for r in state.retiring if r.revoke_at is not None and r.revoke_at <= now)
+    if state.hold:  # a failed verification: no key is revoked until one passes
+        due_revokes = ()
     cleanup = state.in_flight is not None
     targets = tuple(t.spec for t in config.targets)
     if state.in_flight is not None:
@@ -228,6 +239,26 @@ class Rotator:
             # or a token that cannot see it, stops the run here, before any key exists.
             publish_plan = self.github.preflight(self.config.targets, self.config.secret_name)
         return self._mutate(state, plan, publish_plan)
+
+    def update_state(self, change: Callable[[State], State]) -> State:
+        """Apply ``change`` to the stored state under the lease (for ``verify``'s record)."""
+        state = self.store.load()
+        if state is None:
+            raise StateError(f"{self.store.where} does not exist yet: nothing to record")
+        now = self.now()
+        lease = state.lease_held_by_other(self.holder, now)
+        if lease is not None:
+            raise StateError(
+                f"another run holds the lease until {iso(lease.expires_at)}; run this again "
+                "after it"
+            )
+        self._save(with_lease(state, self.holder, now))
+        try:
+            self._confirm_lease()
+            return self._save(replace(change(state), lease=None))
+        except BaseException:
+            self._release_lease_quietly()
+            raise
 
     # -- the steps ---------------------------------------------------------------------------
     def _mutate(self, state: State, plan: Plan, publish_plan: PublishPlan | None) -> RunResult:
@@ -399,7 +430,9 @@ class Rotator:
             in_flight=None,
             last_rotation=LastRotation(now, flight.trigger, flight.reason, self.config.run_url),
         )
-        if not any(r.revoke_at is not None and r.revoke_at <= now for r in state.retiring):
+        if state.hold or not any(
+            r.revoke_at is not None and r.revoke_at <= now for r in state.retiring
+        ):
             # Nothing to revoke in this run (the default revoke-after is 6h): the commit write
             # releases the lease too, rather than a second write doing only that.
             state = replace(state, lease=None)
@@ -445,7 +478,7 @@ class Rotator:
         problems: list[str] = []
         kept: list[RetiringKey] = []
         for r in state.retiring:
-            if r.revoke_at is None or r.revoke_at > now:
+            if r.revoke_at is None or r.revoke_at > now or state.hold:
                 kept.append(r)
                 continue
             try:
@@ -590,4 +623,5 @@ class Rotator:
             in_flight=f"{flight.step} since {iso(flight.started_at)}" if flight else None,
             last_rotation_at=state.last_rotation.at if state.last_rotation else None,
             active_since=state.active.activated_at if state.active else None,
+            verification=state.verification,
         )

@@ -100,6 +100,36 @@ class Lease:
 
 
 @dataclass(frozen=True)
+class Verification:
+    """The last ``verify``: did the secret a job reads hold the active, working key?"""
+
+    at: datetime
+    verified: bool
+    key_hash: str | None  # the key the job read, when OpenRouter could name it
+    active_key_hash: str | None
+    cause: str | None = None  # short code: empty, revoked, stale, foreign, unknown, ...
+    run_url: str | None = None
+
+
+@dataclass(frozen=True)
+class CarryOver:
+    """Spend carried over to the active key so a rotation never resets the spending cap.
+
+    ``limit`` is the configured cap L; ``limit_now`` what the active key was given (L minus
+    what its predecessors spent in the window); ``spent_gone`` the window spend of predecessors
+    already revoked (it can no longer be read); the window ends at ``resets_at`` (None: the
+    limit never resets).
+    """
+
+    key_hash: str
+    limit: float
+    limit_now: float
+    limit_reset: str | None
+    resets_at: datetime | None
+    spent_gone: float = 0.0
+
+
+@dataclass(frozen=True)
 class State:
     active: ActiveKey | None = None
     retiring: tuple[RetiringKey, ...] = ()
@@ -111,6 +141,13 @@ class State:
     # After a create with an unknown outcome: keys named like ours made since then and held
     # by nobody are swept once late requests have had time to land (SWEEP_DELAY).
     sweep_since: datetime | None = None
+    verification: Verification | None = None
+    carry_over: CarryOver | None = None
+
+    @property
+    def hold(self) -> bool:
+        """A failed verification holds back every revocation until one passes."""
+        return self.verification is not None and not self.verification.verified
 
     def known_hashes(self) -> set[str]:
         hashes = {r.hash for r in self.retiring}
@@ -138,6 +175,8 @@ class State:
             "last_rotation": _dump(self.last_rotation),
             "lease": _dump(self.lease),
             "sweep_since": iso(self.sweep_since),
+            "verification": _dump(self.verification),
+            "carry_over": _dump(self.carry_over),
         }
         text = json.dumps(data, separators=(",", ":"), sort_keys=True)
         if len(text.encode()) > MAX_VALUE_BYTES:
@@ -174,6 +213,8 @@ class State:
                 secret_name=data.get("secret_name"),
                 key_name=data.get("key_name"),
                 sweep_since=parse_iso(data.get("sweep_since"), "sweep_since"),
+                verification=_load(Verification, data.get("verification")),
+                carry_over=_load(CarryOver, data.get("carry_over")),
             )
         except (TypeError, KeyError, StateError) as exc:
             raise StateError(f"{where} holds damaged state ({exc}); it was left as it is") from None
@@ -187,6 +228,7 @@ _TIME_FIELDS = {
     "started_at",
     "at",
     "expires_at",
+    "resets_at",
 }
 
 
