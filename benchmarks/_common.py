@@ -16,11 +16,10 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from openrouter_rotator.config import parse_config
-from openrouter_rotator.github import GitHubClient, parse_target
-from openrouter_rotator.openrouter import OpenRouterClient
 from openrouter_rotator.rotation import Rotator, RunResult
 from openrouter_rotator.sandbox import RecordedRequest, Sandbox
-from openrouter_rotator.state import State, VariableStore
+from openrouter_rotator.state import State
+from openrouter_rotator.targets import parse_target
 
 SECRET = "OPENROUTER_API_KEY"
 STATE_REPO = "octo-org/app"
@@ -57,20 +56,15 @@ def make_rotator(
     write_interval: float = 0.0,
     **options: Any,
 ) -> Rotator:
-    """The engine wired as ``cli.build_rotator`` wires it, pointed at the sandbox."""
+    """The engine as every door builds it (``Rotator.from_config``), pointed at the sandbox."""
     args: dict[str, object] = {
         "targets": list(targets),
         "key_name": KEY_NAME,
         "state_repository": STATE_REPO,
         **options,
     }
-    config = parse_config(args, box.env())
-    openrouter = OpenRouterClient(config.credentials.management_key, config.openrouter_base_url)
-    github = GitHubClient(
-        config.credentials.github_token, config.github_api_url, write_interval=write_interval
-    )
-    store = VariableStore(github, config.state_repository, config.state_variable)
-    return Rotator(config, openrouter, github, store, now=clock)
+    env = {**box.env(), "ROTATOR_GITHUB_WRITE_INTERVAL": str(write_interval)}
+    return Rotator.from_config(parse_config(args, env), now=clock)
 
 
 def first_key(box: Sandbox, targets: Sequence[str], clock: Clock) -> RunResult:

@@ -8,8 +8,6 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from openrouter_rotator.config import parse_config
-from openrouter_rotator.github import GitHubClient
-from openrouter_rotator.openrouter import OpenRouterClient
 from openrouter_rotator.rotation import Rotator
 from openrouter_rotator.sandbox import Sandbox
 from openrouter_rotator.state import State
@@ -46,24 +44,13 @@ def make_rotator(
         "state_repository": STATE_REPO,
     }
     args.update({k: v for k, v in options.items()})
-    config = parse_config(args, {**box.env(), **(env or {})})
-    openrouter = OpenRouterClient(
-        config.credentials.management_key,
-        config.openrouter_base_url,
-        timeout=timeout,
-        sleep=lambda s: None,
-    )
-    github = GitHubClient(
-        config.credentials.github_token,
-        config.github_api_url,
-        write_interval=0,
-        timeout=timeout,
-        sleep=lambda s: None,
-    )
-    from openrouter_rotator.state import VariableStore
-
-    store = VariableStore(github, config.state_repository, config.state_variable)
-    return Rotator(config, openrouter, github, store, now=clock or Clock(), sleep=lambda s: None)
+    env = {
+        **box.env(),
+        "ROTATOR_HTTP_TIMEOUT": str(timeout),
+        "ROTATOR_GITHUB_WRITE_INTERVAL": "0",
+        **(env or {}),
+    }
+    return Rotator.from_config(parse_config(args, env), now=clock or Clock(), sleep=lambda s: None)
 
 
 def load_state(box: Sandbox) -> State | None:

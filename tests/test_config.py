@@ -166,3 +166,16 @@ def test_run_url_and_trigger_from_actions_environment() -> None:
     )
     assert config.run_url == "https://github.com/octo-org/app/actions/runs/42"
     assert config.trigger == "schedule"
+
+
+def test_http_settings_come_from_the_environment() -> None:
+    config = parse([])
+    assert (config.http_timeout, config.github_write_interval) == (15.0, 1.0)
+    config = parse([], {"ROTATOR_HTTP_TIMEOUT": "2.5", "ROTATOR_GITHUB_WRITE_INTERVAL": "0"})
+    assert (config.http_timeout, config.github_write_interval) == (2.5, 0.0)
+    assert parse([], {"ROTATOR_HTTP_TIMEOUT": "0"}).http_timeout == 15.0  # 0: the default
+    for name in ("ROTATOR_HTTP_TIMEOUT", "ROTATOR_GITHUB_WRITE_INTERVAL"):
+        for bad in ("soon", "-1", "nan", "inf"):
+            with pytest.raises(ConfigError) as caught:
+                parse([], {name: bad})
+            assert caught.value.option == name and caught.value.exit_code == 2

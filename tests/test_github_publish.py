@@ -12,6 +12,7 @@ import time
 
 import pytest
 
+from openrouter_rotator.config import parse_config
 from openrouter_rotator.errors import (
     ConfigError,
     GitHubAuthError,
@@ -20,6 +21,7 @@ from openrouter_rotator.errors import (
     GitHubTransportError,
 )
 from openrouter_rotator.github import GitHubClient, TargetResult, parse_target
+from openrouter_rotator.rotation import Rotator
 from openrouter_rotator.sandbox import Sandbox
 
 NAME = "OPENROUTER_API_KEY"
@@ -323,12 +325,14 @@ def test_a_slow_github_times_out_explicitly(github_sandbox: Sandbox) -> None:
     box.clear_faults()
 
 
-def test_api_root_comes_from_github_api_url(
-    github_sandbox: Sandbox, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("GITHUB_API_URL", github_sandbox.github_url + "/")
-    gh = GitHubClient(github_sandbox.github.admin_token, write_interval=0)
-    assert gh.base_url == github_sandbox.github_url
-    assert gh.get_variable("octo-org/app", "NOTHING") is None
-    monkeypatch.delenv("GITHUB_API_URL")
+def test_api_root_comes_from_github_api_url(github_sandbox: Sandbox) -> None:
+    """Config reads GITHUB_API_URL (the client never reads the environment itself)."""
+    env = {**github_sandbox.env(), "GITHUB_API_URL": github_sandbox.github_url + "/"}
+    config = parse_config({"state_repository": "octo-org/app", "targets": ["repo:o/r"]}, env)
+    with Rotator.from_config(config) as rotator:
+        assert rotator.github.base_url == github_sandbox.github_url
+        assert rotator.github.get_variable("octo-org/app", "NOTHING") is None
+    del env["GITHUB_API_URL"]
+    config = parse_config({"state_repository": "octo-org/app", "targets": ["repo:o/r"]}, env)
+    assert config.github_api_url == "https://api.github.com"
     assert GitHubClient("t").base_url == "https://api.github.com"

@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from openrouter_rotator.config import DEFAULT_GITHUB_API_URL
 from openrouter_rotator.errors import ConfigError
 from openrouter_rotator.schedule import parse_duration
 
@@ -69,7 +70,6 @@ ENDPOINTS: dict[str, tuple[str, str]] = {
 }
 
 DEFAULT_STORE_PATH = "rotator-webhook.sqlite3"
-DEFAULT_API_URL = "https://api.github.com"
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _REPOSITORY = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
@@ -101,7 +101,7 @@ class WebhookSettings:
 
     rotations: Mapping[str, RotationConfig]
     endpoints: frozenset[str] = frozenset(ENDPOINTS)
-    github_api_url: str = DEFAULT_API_URL
+    github_api_url: str = DEFAULT_GITHUB_API_URL
     github_token: str | None = field(default=None, repr=False)
     github_app_id: int | None = None
     github_app_private_key: str | None = field(default=None, repr=False)
@@ -227,7 +227,7 @@ def parse_settings(doc: Mapping[str, Any], env: Mapping[str, str]) -> WebhookSet
                 f"{endpoint!r} out of [webhook] endpoints = [...]",
             )
 
-    api_url = _string("github.api_url", github.get("api_url"), DEFAULT_API_URL).rstrip("/")
+    api_url = _string("github.api_url", github.get("api_url"), DEFAULT_GITHUB_API_URL).rstrip("/")
     app_id = github.get("app_id")
     token = _secret(env, "ROTATOR_GITHUB_TOKEN")
     private_key = _secret(env, "ROTATOR_GITHUB_APP_PRIVATE_KEY")

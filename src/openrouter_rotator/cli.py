@@ -22,7 +22,7 @@ from .errors import ConfigError, RotatorError
 from .state import iso
 
 if TYPE_CHECKING:
-    from .rotation import Rotator, RunResult
+    from .rotation import RunResult
     from .verify import VerifyResult
 
 log = logging.getLogger("openrouter_rotator")
@@ -73,42 +73,6 @@ def build_parser() -> argparse.ArgumentParser:
         help="port on 127.0.0.1 (default 8799; 0 picks a free one)",
     )
     return parser
-
-
-def _float_env(env: Mapping[str, str], name: str, default: float) -> float:
-    text = env.get(name, "").strip()
-    if not text:
-        return default
-    try:
-        value = float(text)
-    except ValueError:
-        raise ConfigError(name, text, "a number of seconds") from None
-    if value < 0:
-        raise ConfigError(name, text, "a number of seconds, 0 or more")
-    return value
-
-
-def build_rotator(config: Config, env: Mapping[str, str], actions: Actions) -> Rotator:
-    # Imported here, not at the top: PyGithub (with requests and PyJWT) and httpx take most of
-    # the CLI's start-up, and --help, --version and a configuration error need none of them.
-    from .github import GitHubClient
-    from .openrouter import OpenRouterClient
-    from .rotation import Rotator
-    from .state import VariableStore
-
-    timeout = _float_env(env, "ROTATOR_HTTP_TIMEOUT", 15.0) or 15.0
-    openrouter = OpenRouterClient(
-        config.credentials.management_key, config.openrouter_base_url, timeout=timeout
-    )
-    github = GitHubClient(
-        config.credentials.github_token,
-        config.github_api_url,
-        timeout=timeout,
-        # GitHub asks for >= 1 s between writes in bulk; a local sandbox needs no pacing.
-        write_interval=_float_env(env, "ROTATOR_GITHUB_WRITE_INTERVAL", 1.0),
-    )
-    store = VariableStore(github, config.state_repository, config.state_variable)
-    return Rotator(config, openrouter, github, store, on_secret=actions.mask)
 
 
 def money(value: float | None) -> str:
@@ -197,16 +161,18 @@ def run_engine(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         raise
     if args.command == "verify":
         return run_verify(config, env, actions)
-    from .rotation import RotationFailed  # only now: see build_rotator
+    # Imported only now: PyGithub (with requests and PyJWT) and httpx take most of the CLI's
+    # start-up, and --help, --version and a configuration error need none of them.
+    from .rotation import RotationFailed, Rotator
 
     try:
-        rotator = build_rotator(config, env, actions)
-        try:
-            result = rotator.status() if args.command == "status" else rotator.run()
-        except RotationFailed as failure:
-            _emit(failure.result, args, config, sys.stdout)
-            report_failure(actions, failure, config, failure.result, args.command)
-            raise
+        with Rotator.from_config(config, on_secret=actions.mask) as rotator:
+            try:
+                result = rotator.status() if args.command == "status" else rotator.run()
+            except RotationFailed as failure:
+                _emit(failure.result, args, config, sys.stdout)
+                report_failure(actions, failure, config, failure.result, args.command)
+                raise
     except RotationFailed:
         raise
     except RotatorError as exc:
@@ -224,12 +190,14 @@ def run_engine(args: argparse.Namespace, env: Mapping[str, str]) -> int:
 
 
 def run_verify(config: Config, env: Mapping[str, str], actions: Actions) -> int:
+    from .rotation import Rotator
     from .verify import verify
 
     plaintext = env.get(config.key_env, "")
     actions.mask(plaintext.strip())
     try:
-        result = verify(build_rotator(config, env, actions), plaintext, config.key_env)
+        with Rotator.from_config(config, on_secret=actions.mask) as rotator:
+            result = verify(rotator, plaintext, config.key_env)
     except RotatorError as exc:
         report_failure(actions, exc, config, None, "verify")
         raise

@@ -23,6 +23,11 @@ from .errors import ConfigError
 from .schedule import format_duration, parse_duration, parse_time_of_day, parse_timezone
 from .targets import Target, parse_target, validate_secret_name
 
+DEFAULT_OPENROUTER_URL = "https://openrouter.ai/api/v1"
+DEFAULT_GITHUB_API_URL = "https://api.github.com"
+DEFAULT_HTTP_TIMEOUT = 15.0  # seconds, every request to OpenRouter and GitHub
+# GitHub asks for at least one second between writes in bulk; a local sandbox needs no pacing.
+DEFAULT_GITHUB_WRITE_INTERVAL = 1.0
 DEFAULT_SECRET_NAME = "OPENROUTER_API_KEY"
 DEFAULT_REVOKE_AFTER = "6h"
 NEXT_ROTATION = "next-rotation"
@@ -80,6 +85,8 @@ class Config:
     trigger: str = "manual"
     spend_carry_over: bool = True  # a rotation must not reset the spending cap (carryover.py)
     key_env: str = "OPENROUTER_API_KEY"  # verify: the variable holding the key a job reads
+    http_timeout: float = DEFAULT_HTTP_TIMEOUT  # ROTATOR_HTTP_TIMEOUT
+    github_write_interval: float = DEFAULT_GITHUB_WRITE_INTERVAL  # ROTATOR_GITHUB_WRITE_INTERVAL
 
 
 # (flag, dest, kind, help); kind: "str" | "bool" | "list"
@@ -270,6 +277,19 @@ def parse_revoke_after(text: str) -> timedelta | None:
     return parse_duration(text, "--revoke-after")
 
 
+def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
+    text = env.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        raise ConfigError(name, text, "a number of seconds") from None
+    if not math.isfinite(value) or value < 0:
+        raise ConfigError(name, text, "a number of seconds, 0 or more")
+    return value
+
+
 def _url(text: str, option: str) -> str:
     parts = urlsplit(text)
     if parts.scheme not in ("http", "https") or not parts.netloc:
@@ -368,11 +388,11 @@ def parse_config(
         )
 
     openrouter_url = _url(
-        env.get("OPENROUTER_BASE_URL", "").strip() or "https://openrouter.ai/api/v1",
+        env.get("OPENROUTER_BASE_URL", "").strip() or DEFAULT_OPENROUTER_URL,
         "OPENROUTER_BASE_URL",
     )
     github_url = _url(
-        env.get("GITHUB_API_URL", "").strip() or "https://api.github.com", "GITHUB_API_URL"
+        env.get("GITHUB_API_URL", "").strip() or DEFAULT_GITHUB_API_URL, "GITHUB_API_URL"
     )
 
     key = parse_key_spec(source, f"{state_repository} {secret_name}")
@@ -403,6 +423,12 @@ def parse_config(
         trigger=_trigger(env),
         spend_carry_over=source.flag("spend_carry_over", True),
         key_env=_env_name(source.text("key_env", "OPENROUTER_API_KEY") or "", "--key-env"),
+        # 0 means "the default": a request must be able to time out.
+        http_timeout=_seconds(env, "ROTATOR_HTTP_TIMEOUT", DEFAULT_HTTP_TIMEOUT)
+        or DEFAULT_HTTP_TIMEOUT,
+        github_write_interval=_seconds(
+            env, "ROTATOR_GITHUB_WRITE_INTERVAL", DEFAULT_GITHUB_WRITE_INTERVAL
+        ),
     )
 
 

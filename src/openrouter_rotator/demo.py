@@ -12,14 +12,10 @@ import sys
 import time
 from datetime import datetime, timedelta, timezone
 
-from .actions import Actions
 from .cli import render_text
 from .config import parse_config
-from .github import GitHubClient
-from .openrouter import OpenRouterClient
-from .rotation import Rotator
+from .rotation import Rotator, RunResult
 from .sandbox import Sandbox
-from .state import VariableStore
 
 TARGETS = (
     "repo:octo-org/app",
@@ -56,7 +52,11 @@ def run_demo() -> int:
     started = time.monotonic()
     clock = SimulatedClock()
     with Sandbox() as box:
-        env = {**box.env(), "GITHUB_REPOSITORY": "octo-org/app"}
+        env = {
+            **box.env(),
+            "GITHUB_REPOSITORY": "octo-org/app",
+            "ROTATOR_GITHUB_WRITE_INTERVAL": "0",  # a local sandbox needs no pacing
+        }
         print(f"Sandbox (local OpenRouter + GitHub stand-ins) at {box.url}")
         print("Targets: " + ", ".join(TARGETS))
         print(
@@ -64,7 +64,7 @@ def run_demo() -> int:
             "revoked 6h after a rotation; the clock below is simulated"
         )
 
-        def rotator(*argv: str) -> Rotator:
+        def run(*argv: str) -> RunResult:
             args: dict[str, object] = {
                 "targets": list(TARGETS),
                 "key_name": "octo-org/app production",
@@ -77,18 +77,11 @@ def run_demo() -> int:
             for item in argv:
                 name, _, value = item.partition("=")
                 args[name] = value if value else True
-            config = parse_config(args, env)
-            openrouter = OpenRouterClient(
-                config.credentials.management_key, config.openrouter_base_url
-            )
-            github = GitHubClient(
-                config.credentials.github_token, config.github_api_url, write_interval=0
-            )
-            store = VariableStore(github, config.state_repository, config.state_variable)
-            return Rotator(config, openrouter, github, store, now=clock, on_secret=Actions({}).mask)
+            with Rotator.from_config(parse_config(args, env), now=clock) as rotator:
+                return rotator.run()
 
         _step(1, "First run: no key recorded yet, so one is issued and written everywhere")
-        result = rotator().run()
+        result = run()
         print(_indent(render_text(result, "rotate", "OPENROUTER_API_KEY")))
         first = result.key_hash
 
@@ -97,14 +90,14 @@ def run_demo() -> int:
         if first:  # the apps have been busy: $12.50 of the $50 monthly limit used
             box.openrouter.set_usage(first, usage=12.5, usage_monthly=12.5)
         box.reset_requests()
-        result = rotator().run()
+        result = run()
         print(_indent(render_text(result, "rotate", "OPENROUTER_API_KEY")))
         writes = [r for r in box.requests() if r.method != "GET"]
         print(f"   ({len(box.requests())} requests, {len(writes)} writes)")
 
         _step(3, "Someone presses 'Run workflow' with force: rotation with a 6h grace period")
         clock.advance(timedelta(hours=2))
-        result = rotator("force", "reason=demo: quarterly rotation", "revoke_after=6h").run()
+        result = run("force", "reason=demo: quarterly rotation", "revoke_after=6h")
         print(_indent(render_text(result, "rotate", "OPENROUTER_API_KEY")))
         old_plain = _plaintext_of(box, first)
         print(
@@ -115,7 +108,7 @@ def run_demo() -> int:
 
         _step(4, "Six hours later the next scheduled run revokes the previous key")
         clock.advance(timedelta(hours=6, minutes=1))
-        result = rotator("revoke_after=6h").run()
+        result = run("revoke_after=6h")
         print(_indent(render_text(result, "rotate", "OPENROUTER_API_KEY")))
 
         _step(5, "Proof: every target's sealed secret opens to the active key")

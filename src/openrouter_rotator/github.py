@@ -43,7 +43,6 @@ import email.utils
 import json
 import logging
 import math
-import os
 import time
 import urllib.parse
 from collections.abc import Callable, Mapping, Sequence
@@ -56,6 +55,7 @@ from github import Auth, GithubException, GithubIntegration
 from github.PublicKey import encrypt as _seal_with_pygithub
 from github.Requester import Requester
 
+from .config import DEFAULT_GITHUB_API_URL
 from .errors import (
     ConfigError,
     GitHubAuthError,
@@ -66,7 +66,6 @@ from .errors import (
 from .targets import KINDS, VISIBILITIES, Target, parse_target, validate_secret_name
 
 __all__ = [
-    "DEFAULT_API_URL",
     "KINDS",
     "VISIBILITIES",
     "GitHubClient",
@@ -82,7 +81,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-DEFAULT_API_URL = "https://api.github.com"
 USER_AGENT = "openrouter-rotator"
 PERMISSIONS = ("admin", "maintain", "write", "triage", "read", "none")
 REACTIONS = ("+1", "-1", "laugh", "confused", "heart", "hooray", "rocket", "eyes")
@@ -269,7 +267,7 @@ class GitHubClient:
     def __init__(
         self,
         token: str,
-        base_url: str | None = None,
+        base_url: str = DEFAULT_GITHUB_API_URL,
         *,
         timeout: float = 15,
         retries: int = 3,
@@ -284,9 +282,7 @@ class GitHubClient:
             )
         if retries < 0:
             raise ConfigError("retries", retries, "must be 0 or more")
-        self.base_url = (base_url or os.environ.get("GITHUB_API_URL") or DEFAULT_API_URL).rstrip(
-            "/"
-        )
+        self.base_url = base_url.rstrip("/")
         self.requests_made = 0
         self._retries = retries
         self._max_rate_limit_wait = max_rate_limit_wait
@@ -306,20 +302,24 @@ class GitHubClient:
             seconds_between_writes=write_interval or None,
         )
 
+    def close(self) -> None:
+        """Close the HTTP connections (the client is not used afterwards)."""
+        self._requester.close()
+
     @classmethod
     def from_app(
         cls,
         app_id: int,
         private_key: str,
         repo: str,
-        base_url: str | None = None,
+        base_url: str = DEFAULT_GITHUB_API_URL,
         **options: Any,
     ) -> GitHubClient:
         """A client authenticated as the GitHub App's installation on ``repo`` ("owner/name").
 
         The installation token lives one hour; build a new client per job or request.
         """
-        base = (base_url or os.environ.get("GITHUB_API_URL") or DEFAULT_API_URL).rstrip("/")
+        base = base_url.rstrip("/")
         owner, _, name = repo.partition("/")
         _repo_path(repo)  # validates the form
         try:

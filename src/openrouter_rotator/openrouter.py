@@ -25,6 +25,7 @@ from typing import Any
 
 import httpx
 
+from .config import DEFAULT_OPENROUTER_URL
 from .errors import (
     CreateOutcomeUnknown,
     OpenRouterAuthError,
@@ -35,7 +36,6 @@ from .errors import (
 
 log = logging.getLogger(__name__)
 
-DEFAULT_BASE_URL = "https://openrouter.ai/api/v1"
 PAGE_SIZE = 100
 MAX_RETRY_AFTER = 60.0  # a longer wait is a failure to report, not to sit through in CI
 # Clock skew allowed between this machine and OpenRouter when matching a lost create.
@@ -199,7 +199,7 @@ class OpenRouterClient:
     def __init__(
         self,
         api_key: str,
-        base_url: str | None = None,
+        base_url: str = DEFAULT_OPENROUTER_URL,
         *,
         timeout: float = 15.0,
         retries: int = 4,
@@ -208,7 +208,7 @@ class OpenRouterClient:
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._api_key = api_key
-        self.base_url = (base_url or DEFAULT_BASE_URL).rstrip("/")
+        self.base_url = base_url.rstrip("/")
         self.retries = retries
         self.backoff = backoff
         self._sleep = sleep

@@ -40,6 +40,7 @@ from .state import (
     RetiringKey,
     State,
     StateStore,
+    VariableStore,
     Verification,
     iso,
     new_holder,
@@ -194,6 +195,48 @@ class Rotator:
     on_secret: Callable[[str], None] = lambda secret: None
     sleep: Callable[[float], None] = time.sleep
     holder: str = field(default_factory=new_holder)
+
+    @classmethod
+    def from_config(
+        cls,
+        config: Config,
+        *,
+        now: Clock = utcnow,
+        sleep: Callable[[float], None] = time.sleep,
+        on_secret: Callable[[str], None] = lambda secret: None,
+    ) -> Rotator:
+        """The engine for ``config``, wired the one way every door uses (CLI, demo, tests,
+        benchmarks). It owns its clients: :meth:`close` them, or use it in a ``with``.
+
+        ``now`` and ``sleep`` are the clock and the waits (retries, verification), so a test
+        can move time and skip the waiting; ``on_secret`` sees each new key first (the action
+        masks it there).
+        """
+        openrouter = OpenRouterClient(
+            config.credentials.management_key,
+            config.openrouter_base_url,
+            timeout=config.http_timeout,
+            sleep=sleep,
+        )
+        github = GitHubClient(
+            config.credentials.github_token,
+            config.github_api_url,
+            timeout=config.http_timeout,
+            write_interval=config.github_write_interval,
+            sleep=sleep,
+        )
+        store = VariableStore(github, config.state_repository, config.state_variable)
+        return cls(config, openrouter, github, store, now=now, on_secret=on_secret, sleep=sleep)
+
+    def close(self) -> None:
+        self.openrouter.close()
+        self.github.close()
+
+    def __enter__(self) -> Rotator:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     # -- entry points ------------------------------------------------------------------------
     def status(self) -> RunResult:
