@@ -13,8 +13,8 @@ from openrouter_rotator.sandbox import Sandbox
 
 @pytest.fixture
 def sandbox() -> Iterator[Sandbox]:
-    """A fresh sandbox; afterwards every OpenRouter exchange it served is checked against the
-    official description (the client's requests and the stand-in's answers alike)."""
+    """A fresh sandbox; afterwards every OpenRouter exchange it served is checked: the client's
+    requests against the official description, the stand-in's answers with the official SDK."""
     from .contract import check_openrouter_records
 
     with Sandbox() as box:
@@ -95,11 +95,14 @@ def github_sandbox(sandbox: Sandbox) -> Iterator[Sandbox]:
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     from .contract import OPENROUTER_SPEC, VALIDATED
+    from .sdk_oracle import SDK_TOTAL
 
     if VALIDATED.get(OPENROUTER_SPEC):
         terminalreporter.write_line(
-            f"OpenRouter contract: {VALIDATED[OPENROUTER_SPEC]} request/response pairs validated "
-            "against the official description"
+            f"OpenRouter contract: {VALIDATED[OPENROUTER_SPEC]} requests validated against the "
+            f"official description; {SDK_TOTAL.total} answers validated with the official SDK "
+            f"1.3.84 ({SDK_TOTAL.documented} with the operation's own model, "
+            f"{SDK_TOTAL.by_status} undocumented error statuses with the SDK's model for them)"
         )
     total = GITHUB_CONTRACT_TOTAL
     if total.total:

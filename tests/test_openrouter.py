@@ -11,10 +11,12 @@ import pytest
 from openrouter_rotator.errors import (
     CreateOutcomeUnknown,
     OpenRouterAuthError,
+    OpenRouterPolicyError,
+    OpenRouterResponseError,
     OpenRouterStatusError,
     OpenRouterTransportError,
 )
-from openrouter_rotator.openrouter import OpenRouterClient, retry_after_seconds
+from openrouter_rotator.openrouter import OpenRouterClient, blocking_budget, retry_after_seconds
 from openrouter_rotator.sandbox import Sandbox
 
 from .contract import OPENROUTER_SPEC, RecordingTransport, validate_exchanges
@@ -261,3 +263,111 @@ def test_error_paths_without_a_server() -> None:
         == 30.0
     )
     assert retry_after_seconds(httpx.Response(429, headers={"Retry-After": "junk"})) is None
+
+
+# -- today's API: budgets, workspaces, account policies ------------------------------------
+
+
+def test_budgets_from_the_key_and_from_the_management_api_agree(
+    sandbox: Sandbox, client: OpenRouterClient
+) -> None:
+    """``GET /key`` shows every layer to the key itself; between rotations the engine rebuilds
+    the key-scoped ones with the management key. Both must name the same blocking budget."""
+    box = sandbox.openrouter
+    team = box.add_workspace("Team")
+    box.guardrails[box.workspaces[team].default_guardrail_id].limit_usd = 50.0
+    weekly = box.add_guardrail("weekly", workspace_id=team, limit_usd=3.0, reset_interval="weekly")
+    plaintext = box.add_key("k", limit=20.0, limit_reset="monthly", workspace_id=team)
+    digest = box.live_keys("k")[0].hash
+    box.assign(weekly, digest)
+    box.set_usage(digest, usage=9.0, usage_weekly=2.5, usage_monthly=6.0)
+
+    seen_by_key = client.current_key(api_key=plaintext)
+    rebuilt = client.key_budgets(client.get_key(digest))
+    assert [b.scope for b in seen_by_key.budgets] == [
+        "workspace_default_key",
+        "api_key",
+        "key_limit",
+    ]
+    assert rebuilt == list(seen_by_key.budgets)
+    assert seen_by_key.effective_budget == blocking_budget(rebuilt)
+    blocking = blocking_budget(rebuilt)
+    assert blocking is not None and blocking.guardrail_id == weekly
+    assert blocking.percent_used == pytest.approx(83.33)
+    assert blocking.resets_at is not None and blocking.resets_at.weekday() == 0  # Monday
+    assert seen_by_key.workspace_id == team
+
+
+def test_an_exhausted_layer_blocks_before_the_least_remaining(
+    sandbox: Sandbox, client: OpenRouterClient
+) -> None:
+    box = sandbox.openrouter
+    spent = box.add_guardrail("spent", limit_usd=1.0, reset_interval="daily")
+    plaintext = box.add_key("k", limit=0.5)
+    digest = box.live_keys("k")[0].hash
+    box.assign(spent, digest)
+    box.set_usage(digest, usage=1.0, usage_daily=1.0)
+    me = client.current_key(api_key=plaintext)
+    # Both are spent; enforcement rejects on the first it checks: the guardrail.
+    assert me.effective_budget is not None and me.effective_budget.guardrail_id == spent
+
+
+def test_an_account_that_requires_expiry_names_the_option(
+    sandbox: Sandbox, client: OpenRouterClient
+) -> None:
+    sandbox.openrouter.require_expiration = True
+    with pytest.raises(OpenRouterPolicyError) as info:
+        client.create_key("k")
+    assert "expires-after" in str(info.value)
+    expires = datetime.now(timezone.utc) + timedelta(days=90)
+    assert client.create_key("k", expires_at=expires).info.expires_at is not None
+
+
+def test_an_ip_allowlist_is_not_mistaken_for_a_wrong_key(
+    sandbox: Sandbox, client: OpenRouterClient
+) -> None:
+    sandbox.openrouter.ip_allowlist = ["203.0.113.7"]
+    with pytest.raises(OpenRouterPolicyError) as info:
+        client.list_keys()
+    assert "allowlist" in str(info.value)
+    assert "management key" not in str(info.value)
+
+
+def test_unclaimed_keys_are_found_in_every_workspace(
+    sandbox: Sandbox, client: OpenRouterClient
+) -> None:
+    team = sandbox.openrouter.add_workspace("Team")
+    since = datetime.now(timezone.utc) - timedelta(minutes=1)
+    ours = client.create_key("svc", workspace_id=team)
+    lost = client.create_key("svc", workspace_id=team)  # as if its answer had been lost
+    deleted = client.delete_unclaimed("svc", since, [ours.info.hash])
+    assert deleted == [lost.info.hash]
+    assert [k.hash for k in sandbox.openrouter.live_keys("svc")] == [ours.info.hash]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"data": {"hash": "ab" * 32}},  # no key at all
+        {"data": {"hash": "ab" * 32}, "api_key": "sk-or-v1-" + "0" * 64},  # renamed
+        {"key": "sk-or-v1-" + "0" * 64},  # no data
+        {"key": None, "data": {"hash": "ab" * 32}},
+    ],
+)
+def test_a_create_answer_without_the_key_stops_the_run(body: dict[str, object]) -> None:
+    client = OpenRouterClient(
+        "k",
+        "https://openrouter.test/api/v1",
+        transport=httpx.MockTransport(lambda request: httpx.Response(201, json=body)),
+        sleep=lambda s: None,
+    )
+    with pytest.raises(OpenRouterResponseError) as info:
+        client.create_key("k")
+    assert "next run deletes" in str(info.value)
+    assert "sk-or-v1-" not in str(info.value)
+
+
+def test_an_empty_update_is_refused_before_it_is_sent(client: OpenRouterClient) -> None:
+    with pytest.raises(ValueError):
+        client.update_key("ab" * 32)
+    assert client.requests_made == 0

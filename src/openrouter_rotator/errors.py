@@ -8,7 +8,9 @@
      +-- ApiError                 a remote service refused or failed
           +-- OpenRouterError
           |    +-- OpenRouterAuthError     401/403: wrong kind of key, or a revoked one
+          |    +-- OpenRouterPolicyError   an account policy refused it (IP allowlist, expiry)
           |    +-- OpenRouterStatusError   any other non-2xx answer
+          |    +-- OpenRouterResponseError a 2xx answer without what it should carry
           |    +-- OpenRouterTransportError connection failure or timeout
           |    +-- CreateOutcomeUnknown    POST /keys may or may not have created a key
           +-- GitHubError
@@ -82,8 +84,16 @@ class OpenRouterAuthError(OpenRouterError):
     """401/403 from OpenRouter."""
 
 
+class OpenRouterPolicyError(OpenRouterError):
+    """An account policy refused the request: an IP allowlist, or keys that must expire."""
+
+
 class OpenRouterStatusError(OpenRouterError):
     """A non-2xx answer that is not an auth failure."""
+
+
+class OpenRouterResponseError(OpenRouterError):
+    """A success answer without what it must carry (e.g. a create without the key)."""
 
 
 class OpenRouterTransportError(OpenRouterError):

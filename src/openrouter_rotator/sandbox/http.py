@@ -37,6 +37,7 @@ class Request:
     headers: dict[str, str]
     body: bytes
     params: dict[str, str] = field(default_factory=dict)
+    client: str = "127.0.0.1"  # the peer's address
 
     def json(self) -> Any:
         if not self.body:
@@ -351,7 +352,9 @@ class SandboxServer:
                 body = self.rfile.read(length) if length else b""
                 query = {k: v[-1] for k, v in parse_qs(split.query).items()}
                 headers = {k.lower(): v for k, v in self.headers.items()}
-                request = Request(self.command, split.path, query, headers, body)
+                request = Request(
+                    self.command, split.path, query, headers, body, client=self.client_address[0]
+                )
                 response = server.handle(request)
                 payload = response.encode()
                 if not request.path.startswith("/_sandbox"):
