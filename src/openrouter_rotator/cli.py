@@ -15,15 +15,13 @@ import sys
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from . import __version__
-from .actions import Actions, report_failure, report_result, report_verify, usage_message
+from . import __version__, render
+from .actions import Actions, report_failure, report_result, report_verify
 from .config import Config, add_options, parse_config
 from .errors import ConfigError, RotatorError
-from .state import iso
 
 if TYPE_CHECKING:
     from .rotation import RunResult
-    from .verify import VerifyResult
 
 log = logging.getLogger("openrouter_rotator")
 
@@ -75,77 +73,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def money(value: float | None) -> str:
-    return "unlimited" if value is None else f"${value:,.2f}"
-
-
-def render_text(result: RunResult, command: str, secret_name: str) -> str:
-    lines: list[str] = []
-    short = lambda h: h[:12] if h else "-"  # noqa: E731
-    if command == "status":
-        lines.append(
-            f"active key: {short(result.key_hash)}"
-            + (f" since {iso(result.active_since)}" if result.active_since else "")
-        )
-        lines.append(f"state: {result.reason}")
-        if result.in_flight:
-            lines.append(f"interrupted rotation: {result.in_flight} (the next run finishes it)")
-    elif result.rotated:
-        prefix = "dry run: " if result.dry_run else ""
-        lines.append(
-            f"{prefix}rotated: {secret_name} now holds key {short(result.key_hash)} "
-            f"({result.reason})"
-        )
-        if result.previous_key_hash:
-            lines.append(f"previous key: {short(result.previous_key_hash)}")
-    elif result.dry_run and result.reason.startswith("would"):
-        # e.g. "dry run: would rotate: forced; nothing was changed"
-        lines.append(f"dry run: {result.reason}; nothing was changed")
-    else:
-        lines.append(f"{'dry run: ' if result.dry_run else ''}no rotation: {result.reason}")
-    if command != "status":
-        if result.dry_run and result.reason.startswith("would rotate"):
-            lines.append(f"targets: {len(result.targets)} would be updated")
-        elif result.targets and all(t.status == "unchanged" for t in result.targets):
-            lines.append(f"targets: {len(result.targets)} unchanged")
-        else:
-            for outcome in result.targets:
-                error = f" ({outcome.error})" if outcome.error else ""
-                lines.append(f"  {outcome.target:<44} {outcome.status}{error}")
-    if result.revoked:
-        lines.append("revoked: " + ", ".join(short(h) for h in result.revoked))
-    for retiring in result.retiring:
-        until = (
-            iso(retiring.revoke_at)
-            if retiring.revoke_at
-            else ("a newer key reaches every target" if retiring.pending else "the next rotation")
-        )
-        lines.append(f"retiring: {short(retiring.hash)} until {until}")
-    held = result.verification
-    if held is not None and not held.verified:
-        lines.append(
-            f"revocations held: the verification at {iso(held.at)} failed "
-            f"({held.cause or 'unknown'}); they resume once verify passes"
-        )
-    lines.append("next rotation: " + (iso(result.next_rotation_at) or "only when forced"))
-    if result.usage and result.usage.limit is None:
-        lines.append("usage: the key has no spending limit")
-    elif result.usage:
-        percent = result.usage.percent_used
-        lines.append(
-            f"usage: {money(result.usage.limit_remaining)} left of {money(result.usage.limit)}"
-            + (f" ({percent:g}% used)" if percent is not None else "")
-        )
-    for problem in result.problems:
-        lines.append(f"problem: {problem}")
-    return "\n".join(lines)
-
-
 def _emit(result: RunResult, args: argparse.Namespace, config: Config, out: Any) -> None:
     if config.json:
         out.write(json.dumps(result.to_json(with_targets=args.command == "rotate")) + "\n")
     else:
-        out.write(render_text(result, args.command, config.secret_name) + "\n")
+        out.write(render.render_text(result, args.command, config.secret_name) + "\n")
 
 
 def run_engine(args: argparse.Namespace, env: Mapping[str, str]) -> int:
@@ -181,7 +113,7 @@ def run_engine(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         raise
     _emit(result, args, config, sys.stdout)
     report_result(actions, result, config, args.command)
-    warning = usage_message(result, config)
+    warning = render.usage_message(result, config)
     if warning and not actions.enabled:
         print(f"warning: {warning}", file=sys.stderr)
     for problem in result.problems:
@@ -204,24 +136,9 @@ def run_verify(config: Config, env: Mapping[str, str], actions: Actions) -> int:
     if config.json:
         print(json.dumps(result.to_json()))
     else:
-        print(render_verify(result))
+        print(render.render_verify(result))
     report_verify(actions, result, config)
     return 0 if result.verified else 1
-
-
-def render_verify(result: VerifyResult) -> str:
-    if result.verified:
-        lines = [f"verified: {result.message}, and it works"]
-        if result.recorded:
-            lines.append("revocations: not held")
-        return "\n".join(lines)
-    lines = [f"not verified: {result.message}"]
-    if result.hold:
-        lines.append(
-            "hold: every revocation is held until a verification passes (the keys consumers "
-            "may still hold stay alive)"
-        )
-    return "\n".join(lines)
 
 
 def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:

@@ -12,8 +12,8 @@ import sys
 import time
 from datetime import datetime, timedelta, timezone
 
-from .cli import render_text
 from .config import parse_config
+from .render import render_text
 from .rotation import Rotator, RunResult
 from .sandbox import Sandbox
 
