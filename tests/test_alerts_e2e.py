@@ -86,3 +86,27 @@ def test_a_wrong_secret_is_reported_not_fatal(sandbox: Sandbox, webhook_url: str
     assert result.usage_alert and not result.ok
     assert result.problems == ("usage alert answered HTTP 401",)
     assert sandbox.github.dispatches == []
+
+
+def test_the_body_the_engine_sends_is_the_body_the_webhook_reads() -> None:
+    """One schema: what usage.alert_body writes, parse_alert reads back field for field."""
+    from datetime import datetime, timezone
+
+    from openrouter_rotator.alerts import parse_alert
+    from openrouter_rotator.usage import UsageReport, alert_body
+
+    at = datetime(2026, 3, 1, 23, 59, 30, tzinfo=timezone.utc)
+    for report in (UsageReport(50.0, 4.25, 91.5), UsageReport(None, None, 80.0)):
+        alert = parse_alert(alert_body("openrouter", "abc123", report, 80.0, at))
+        assert (alert.rotation, alert.key_hash, alert.threshold, alert.at) == (
+            "openrouter",
+            "abc123",
+            80.0,
+            at,
+        )
+        assert (alert.limit, alert.limit_remaining, alert.percent_used) == (
+            report.limit,
+            report.limit_remaining,
+            report.percent_used,
+        )
+        assert alert.window == "2026-03-01"

@@ -179,3 +179,29 @@ def test_http_settings_come_from_the_environment() -> None:
             with pytest.raises(ConfigError) as caught:
                 parse([], {name: bad})
             assert caught.value.option == name and caught.value.exit_code == 2
+
+
+@pytest.mark.parametrize(
+    "repository", ["my_emu/app", "octo-org/app.js", "a/b", "octo--org/_x", "-octo/app", "o/..", "o"]
+)
+def test_one_repository_rule_for_targets_state_and_webhook(repository: str) -> None:
+    """--target repo:X, --state-repository X and a webhook rotation's repository agree on X."""
+    from webhook.config import parse_settings
+
+    def accepted(check) -> bool:
+        try:
+            check()
+        except ConfigError:
+            return False
+        return True
+
+    as_target = accepted(lambda: parse([f"--target=repo:{repository}"]))
+    as_state = accepted(lambda: parse([f"--state-repository={repository}"]))
+    as_webhook = accepted(
+        lambda: parse_settings(
+            {"rotations": {"r": {"repository": repository}}, "webhook": {"endpoints": ["api"]}},
+            {"ROTATOR_GITHUB_TOKEN": "t", "ROTATOR_API_TOKEN": "a"},
+        )
+    )
+    assert as_target == as_state == as_webhook
+    assert as_target == (repository in ("my_emu/app", "octo-org/app.js", "a/b", "octo--org/_x"))

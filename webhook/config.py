@@ -40,6 +40,7 @@ from typing import Any
 from openrouter_rotator.config import DEFAULT_GITHUB_API_URL
 from openrouter_rotator.errors import ConfigError
 from openrouter_rotator.schedule import parse_duration
+from openrouter_rotator.targets import PERMISSIONS, parse_repository, permission_reaches
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -57,8 +58,6 @@ __all__ = [
 
 CONFIG_ENV = "ROTATOR_WEBHOOK_CONFIG"
 
-# The order is GitHub's: each level includes the ones before it.
-PERMISSIONS = ("none", "read", "triage", "write", "maintain", "admin")
 ON_USAGE_ALERT = ("notify", "rotate")
 
 # endpoint name -> (environment variable holding its secret, path it serves)
@@ -72,7 +71,6 @@ ENDPOINTS: dict[str, tuple[str, str]] = {
 DEFAULT_STORE_PATH = "rotator-webhook.sqlite3"
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-_REPOSITORY = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
 
 
 @dataclass(frozen=True)
@@ -90,9 +88,7 @@ class RotationConfig:
 
     def permits(self, permission: str) -> bool:
         """Whether a GitHub permission level reaches ``min_permission``."""
-        if permission not in PERMISSIONS:
-            return False
-        return PERMISSIONS.index(permission) >= PERMISSIONS.index(self.min_permission)
+        return permission_reaches(permission, self.min_permission)
 
 
 @dataclass(frozen=True)
@@ -166,8 +162,9 @@ def _rotation(name: str, table: object) -> RotationConfig:
     if unknown:
         raise ConfigError(f"{where}.{unknown[0]}", None, f"unknown setting; known: {sorted(known)}")
     repository = table.get("repository")
-    if not isinstance(repository, str) or not _REPOSITORY.match(repository.strip()):
-        raise ConfigError(f"{where}.repository", repository, "required, as OWNER/REPO")
+    if repository is None:
+        raise ConfigError(f"{where}.repository", None, "required, as OWNER/REPO")
+    repository = parse_repository(repository, f"{where}.repository")
     users = table.get("slack_users", [])
     if not isinstance(users, list) or not all(isinstance(u, str) and u.strip() for u in users):
         raise ConfigError(f"{where}.slack_users", users, "a list of Slack user ids like U012AB3CD")

@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 
 from .errors import ConfigError
 from .schedule import format_duration, parse_duration, parse_time_of_day, parse_timezone
-from .targets import Target, parse_target, validate_secret_name
+from .targets import Target, parse_repository, parse_target, validate_secret_name
 
 DEFAULT_OPENROUTER_URL = "https://openrouter.ai/api/v1"
 DEFAULT_GITHUB_API_URL = "https://api.github.com"
@@ -32,7 +32,6 @@ DEFAULT_SECRET_NAME = "OPENROUTER_API_KEY"
 DEFAULT_REVOKE_AFTER = "6h"
 NEXT_ROTATION = "next-rotation"
 LIMIT_RESETS = ("daily", "weekly", "monthly")
-REPOSITORY_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}$")
 
 
 @dataclass(frozen=True)
@@ -297,12 +296,6 @@ def _url(text: str, option: str) -> str:
     return text.rstrip("/")
 
 
-def _repository(text: str, option: str) -> str:
-    if not REPOSITORY_RE.fullmatch(text):
-        raise ConfigError(option, text, "OWNER/REPO")
-    return text
-
-
 def run_url(env: Mapping[str, str]) -> str | None:
     server, repo, run_id = (
         env.get("GITHUB_SERVER_URL"),
@@ -335,7 +328,7 @@ def parse_config(
             None,
             "give OWNER/REPO (or run on GitHub Actions, where GITHUB_REPOSITORY is the default)",
         )
-    state_repository = _repository(state_repo_text, "--state-repository")
+    state_repository = parse_repository(state_repo_text, "--state-repository")
     state_variable = validate_secret_name(
         source.text("state_variable", f"{secret_name}_ROTATION") or "", "--state-variable"
     )

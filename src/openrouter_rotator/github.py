@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import calendar
 import email.utils
 import json
 import logging
@@ -63,7 +62,16 @@ from .errors import (
     GitHubStatusError,
     GitHubTransportError,
 )
-from .targets import KINDS, VISIBILITIES, Target, parse_target, validate_secret_name
+from .schedule import parse_timestamp
+from .targets import (
+    KINDS,
+    PERMISSIONS,
+    VISIBILITIES,
+    Target,
+    is_repository,
+    parse_target,
+    validate_secret_name,
+)
 
 __all__ = [
     "KINDS",
@@ -82,7 +90,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 USER_AGENT = "openrouter-rotator"
-PERMISSIONS = ("admin", "maintain", "write", "triage", "read", "none")
 REACTIONS = ("+1", "-1", "laugh", "confused", "heart", "hooray", "rocket", "eyes")
 # GitHub's secondary-rate-limit guidance: without retry-after or a reset time, wait a minute.
 SECONDARY_RATE_WAIT = 60.0
@@ -166,9 +173,9 @@ def _quote(segment: str) -> str:
 
 
 def _repo_path(full_repo: str) -> str:
+    if not is_repository(full_repo):  # callers pass validated names: a bug, not a user's error
+        raise ValueError(f"expected OWNER/REPO, got {full_repo!r}")
     owner, _, name = full_repo.partition("/")
-    if not owner or not name or "/" in name:
-        raise ConfigError("repository", full_repo, "expected OWNER/REPO")
     return f"/repos/{_quote(owner)}/{_quote(name)}"
 
 
@@ -748,7 +755,7 @@ class GitHubClient:
 def _timestamp(value: Any) -> float:
     """GitHub's ``2026-03-10T12:00:00Z`` as unix seconds; 0 for anything else."""
     try:
-        return calendar.timegm(time.strptime(str(value), "%Y-%m-%dT%H:%M:%SZ"))
+        return parse_timestamp(value).timestamp()
     except ValueError:
         return 0.0
 

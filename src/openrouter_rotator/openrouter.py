@@ -41,6 +41,7 @@ from .errors import (
     OpenRouterStatusError,
     OpenRouterTransportError,
 )
+from .schedule import parse_timestamp
 
 log = logging.getLogger(__name__)
 
@@ -246,14 +247,10 @@ class Credits:
 
 
 def _parse_time(value: Any) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    text = value[:-1] + "+00:00" if value.endswith("Z") else value
     try:
-        moment = datetime.fromisoformat(text)
+        return parse_timestamp(value)
     except ValueError:
         return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
 def _number(value: Any) -> float | None:

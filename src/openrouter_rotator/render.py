@@ -13,7 +13,7 @@ from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING
 
 from .errors import ConfigError, GitHubAuthError
-from .state import iso
+from .schedule import iso
 
 if TYPE_CHECKING:  # types only: rendering a result needs none of the engine's modules
     from .config import Config

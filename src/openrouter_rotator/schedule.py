@@ -15,6 +15,9 @@ Rules:
   and one spelling per time keeps workflow files greppable.
 * ``timezone`` is a canonical or backward-compatible IANA name from the time zone database
   (``UTC``, ``Europe/London``, ``US/Eastern``), matched exactly, including case.
+* Instants are written as ISO 8601 in UTC to the second, ``2026-03-01T03:00:00Z`` (:func:`iso`),
+  and read back from ISO 8601 with ``Z`` or an offset (:func:`parse_timestamp`): the one
+  spelling of a time in the state, the outputs, alerts and every API answer read here.
 * Next due = (local date of the last rotation + interval days) at rotate-at in the time zone. A
   wall time that does not exist that day (inside a spring-forward gap) moves forward by the gap
   (02:30 -> 03:30 in New York; 02:15 -> 02:45 on Lord Howe Island, whose gap is 30 minutes); an
@@ -62,6 +65,36 @@ _UNIT_SECONDS = {"d": 86_400, "h": 3_600, "m": 60, "s": 1}
 # Names the database directory holds that are not time zones a user means: "localtime" is the
 # host's own zone (a different answer on every runner) and "Factory" is tzdata's "zone unknown".
 _NOT_USER_ZONES = frozenset({"localtime", "Factory"})
+
+
+def iso(moment: datetime | None) -> str | None:
+    """``2026-03-01T03:00:00Z``: UTC, whole seconds (all a schedule needs, what people read)."""
+    if moment is None:
+        return None
+    return moment.astimezone(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def parse_timestamp(text: object, *, assume_utc: bool = True) -> datetime:
+    """An ISO 8601 instant (``Z`` or an offset) as an aware datetime; ``ValueError`` otherwise.
+
+    Without an offset it is UTC, unless ``assume_utc`` is false (then it is refused: the state
+    only ever holds instants with their zone).
+    """
+    if not isinstance(text, str) or not text.strip():
+        raise ValueError("is not a timestamp")
+    text = text.strip()
+    # Python 3.10's fromisoformat does not know the "Z" suffix everyone sends.
+    if text[-1] in "zZ":
+        text = text[:-1] + "+00:00"
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError("is not a timestamp") from None
+    if moment.tzinfo is None:
+        if not assume_utc:
+            raise ValueError("has no time zone")
+        moment = moment.replace(tzinfo=timezone.utc)
+    return moment
 
 
 def parse_duration(text: str, option: str) -> timedelta:

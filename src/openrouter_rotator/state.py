@@ -15,10 +15,11 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import asdict, dataclass, field, replace
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from .errors import GitHubError, StateError
+from .schedule import iso, parse_timestamp
 
 SCHEMA = "openrouter-rotator/state"
 VERSION = 1
@@ -28,25 +29,13 @@ LEASE_TTL = timedelta(minutes=15)
 MAX_VALUE_BYTES = 48 * 1024  # GitHub's limit for one variable
 
 
-def iso(moment: datetime | None) -> str | None:
-    if moment is None:
-        return None
-    # Whole seconds: what people read in summaries, and all the precision a schedule needs.
-    return moment.astimezone(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
-
-
 def parse_iso(text: Any, what: str) -> datetime | None:
     if text is None:
         return None
-    if not isinstance(text, str):
-        raise StateError(f"state field {what} is not a timestamp")
     try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise StateError(f"state field {what} is not a timestamp") from None
-    if moment.tzinfo is None:
-        raise StateError(f"state field {what} has no time zone")
-    return moment
+        return parse_timestamp(text, assume_utc=False)
+    except ValueError as exc:
+        raise StateError(f"state field {what} {exc}") from None
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,8 @@
-"""Target specs and secret names: the grammar of SPEC §3, checked before any request is sent.
+"""GitHub's names and roles, and the target grammar of SPEC §3, checked before any request is sent.
+
+The one definition of each rule, imported by everything that checks one: account and
+repository names (:func:`parse_repository`, also inside every target spec), secret and variable
+names (:func:`validate_secret_name`), and the ladder of repository roles (:data:`PERMISSIONS`).
 
 Kept apart from :mod:`openrouter_rotator.github` (which re-exports these names) so that parsing
 the configuration does not import PyGithub, requests and PyJWT: a configuration error, ``--help``
@@ -12,7 +16,17 @@ from dataclasses import dataclass
 
 from .errors import ConfigError
 
-__all__ = ["KINDS", "VISIBILITIES", "Target", "parse_target", "validate_secret_name"]
+__all__ = [
+    "KINDS",
+    "PERMISSIONS",
+    "VISIBILITIES",
+    "Target",
+    "is_repository",
+    "parse_repository",
+    "parse_target",
+    "permission_reaches",
+    "validate_secret_name",
+]
 
 KINDS = ("repo", "env", "org", "dependabot")
 VISIBILITIES = ("all", "private", "selected")
@@ -25,6 +39,8 @@ _SECRET_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _OWNER = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9_-]{0,37}[A-Za-z0-9_])?")
 _REPO = re.compile(r"[A-Za-z0-9._-]{1,100}")
 _ENV_MAX = 255
+# GitHub's repository roles, lowest first; each includes the ones before it.
+PERMISSIONS = ("none", "read", "triage", "write", "maintain", "admin")
 
 _TARGET_FORMS = (
     "repo:OWNER/REPO, env:OWNER/REPO/ENVIRONMENT, dependabot:OWNER/REPO, org:ORG or "
@@ -46,6 +62,54 @@ def validate_secret_name(name: str, option: str = "secret-name") -> str:
     if name.upper().startswith("GITHUB_"):
         raise ConfigError(option, name, "names starting with GITHUB_ are reserved by GitHub")
     return name
+
+
+def permission_reaches(permission: str, needed: str) -> bool:
+    """Whether a role (one of :data:`PERMISSIONS`; anything else is none) includes ``needed``."""
+    if permission not in PERMISSIONS:
+        return False
+    return PERMISSIONS.index(permission) >= PERMISSIONS.index(needed)
+
+
+def _owner_problem(owner: str) -> str | None:
+    if _OWNER.fullmatch(owner):
+        return None
+    return (
+        f"{owner!r} is not a GitHub account name (letters, digits, hyphens, underscores; "
+        "no leading or trailing hyphen; at most 39 characters)"
+    )
+
+
+def _repo_problem(repo: str) -> str | None:
+    if _REPO.fullmatch(repo) and repo not in (".", ".."):
+        return None
+    return (
+        f"{repo!r} is not a repository name (letters, digits, '.', '-', '_'; "
+        "at most 100 characters)"
+    )
+
+
+def _repository_problem(text: str) -> str | None:
+    owner, slash, repo = text.partition("/")
+    if not slash:
+        return "expected OWNER/REPO"
+    return _owner_problem(owner) or _repo_problem(repo)
+
+
+def is_repository(text: str) -> bool:
+    """Whether ``text`` is ``OWNER/REPO`` by the same rule as the targets."""
+    return isinstance(text, str) and _repository_problem(text) is None
+
+
+def parse_repository(text: str, option: str) -> str:
+    """``OWNER/REPO`` as given (surrounding spaces removed), or ConfigError naming ``option``."""
+    if not isinstance(text, str):
+        raise ConfigError(option, text, "OWNER/REPO")
+    text = text.strip()
+    problem = _repository_problem(text)
+    if problem:
+        raise ConfigError(option, text, f"OWNER/REPO: {problem}")
+    return text
 
 
 @dataclass(frozen=True)
@@ -80,22 +144,16 @@ def _bad_target(spec: str, why: str) -> ConfigError:
 
 
 def _check_owner(spec: str, owner: str) -> str:
-    if not _OWNER.fullmatch(owner):
-        raise _bad_target(
-            spec,
-            f"{owner!r} is not a GitHub account name (letters, digits, hyphens; "
-            "no leading or trailing hyphen; at most 39 characters)",
-        )
+    problem = _owner_problem(owner)
+    if problem:
+        raise _bad_target(spec, problem)
     return owner
 
 
 def _check_repo(spec: str, repo: str) -> str:
-    if not _REPO.fullmatch(repo) or repo in (".", ".."):
-        raise _bad_target(
-            spec,
-            f"{repo!r} is not a repository name (letters, digits, '.', '-', '_'; "
-            "at most 100 characters)",
-        )
+    problem = _repo_problem(repo)
+    if problem:
+        raise _bad_target(spec, problem)
     return repo
 
 

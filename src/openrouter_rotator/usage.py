@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from datetime import datetime
@@ -10,9 +9,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
-from .alerts import build_alert_headers
+from .alerts import UsageAlert, build_alert_headers
 from .openrouter import Usage
-from .state import iso
 
 log = logging.getLogger(__name__)
 
@@ -41,18 +39,18 @@ class UsageReport:
 def alert_body(
     rotation: str, key_hash: str, report: UsageReport, threshold: float, at: datetime
 ) -> bytes:
-    """The SPEC §6 usage-alert body."""
-    return json.dumps(
-        {
-            "rotation": rotation,
-            "key_hash": key_hash,
-            "limit": report.limit,
-            "limit_remaining": report.limit_remaining,
-            "percent_used": report.percent_used,
-            "threshold": threshold,
-            "at": iso(at),
-        }
-    ).encode()
+    """The signed usage alert's body (SPEC §6; the schema is :class:`UsageAlert`)."""
+    if report.percent_used is None:
+        raise ValueError("a usage alert needs the percent used")
+    return UsageAlert(
+        rotation=rotation,
+        key_hash=key_hash,
+        limit=report.limit,
+        limit_remaining=report.limit_remaining,
+        percent_used=report.percent_used,
+        threshold=threshold,
+        at=at,
+    ).to_body()
 
 
 def alert_rotation(url: str, secret_name: str) -> str:
