@@ -97,7 +97,7 @@ def test_comments_and_reactions_are_recorded(github_sandbox: Sandbox, gh: GitHub
     )
     [reaction] = github_sandbox.github.reactions
     assert (reaction.comment_id, reaction.content) == (987654, "rocket")
-    with pytest.raises(ConfigError):
+    with pytest.raises(ValueError):
         gh.add_reaction(REPO, 987654, "thumbsup")
 
 

@@ -341,8 +341,13 @@ def parse_config(
     targets: list[Target] = []
     for text in target_texts:
         target = parse_target(text)
-        if target.spec in {t.spec for t in targets}:
-            raise ConfigError("--target", text, "each target once")
+        for other in targets:
+            if target.scope == other.scope:  # names are case-insensitive: the same secret
+                raise ConfigError(
+                    "--target",
+                    text,
+                    f"names the same secret location as {other.spec}; list it once",
+                )
         targets.append(target)
 
     threshold_text = source.text("usage_alert_threshold", "80") or "80"

@@ -283,12 +283,12 @@ class GitHubClient:
         max_rate_limit_wait: float = 300.0,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
+        # Programming errors: the configuration (config.py, webhook/config.py) refuses an empty
+        # token, with the fix, before any client exists.
         if not token or not token.strip():
-            raise ConfigError(
-                "github-token", None, f"GITHUB_TOKEN is empty; it must be {_NEED_SECRETS}"
-            )
+            raise ValueError("GitHubClient needs a token")
         if retries < 0:
-            raise ConfigError("retries", retries, "must be 0 or more")
+            raise ValueError(f"retries must be 0 or more, not {retries}")
         self.base_url = base_url.rstrip("/")
         self.requests_made = 0
         self._retries = retries
@@ -468,17 +468,11 @@ class GitHubClient:
         ``selected``); for ``selected`` targets one repository GET per name.
         """
         validate_secret_name(secret_name)
+        # The configuration guarantees both (config.py, with the fix for the user).
         if not targets:
-            raise ConfigError("target", None, "at least one target is required")
-        seen: dict[tuple[str, ...], str] = {}
-        for target in targets:
-            if target.scope in seen:
-                raise ConfigError(
-                    "target",
-                    target.spec,
-                    f"names the same secret location as {seen[target.scope]}; list it once",
-                )
-            seen[target.scope] = target.spec
+            raise ValueError("preflight needs at least one target")
+        if len({t.scope for t in targets}) != len(targets):
+            raise ValueError("two targets name the same secret location")
         keys: dict[tuple[str, ...], _ScopeKey] = {}
         writes: list[_Write] = []
         problems: list[tuple[Target, GitHubError]] = []
@@ -744,7 +738,7 @@ class GitHubClient:
 
     def add_reaction(self, repo: str, comment_id: int, content: str) -> None:
         if content not in REACTIONS:
-            raise ConfigError("reaction", content, f"one of {', '.join(REACTIONS)}")
+            raise ValueError(f"reaction must be one of {', '.join(REACTIONS)}, not {content!r}")
         path = f"{_repo_path(repo)}/issues/comments/{int(comment_id)}/reactions"
         # Adding the same reaction twice is harmless (GitHub answers 200), so it may be retried.
         reply = self._request("POST", path, body={"content": content}, idempotent=True)
