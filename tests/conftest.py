@@ -88,9 +88,24 @@ def check_github_exchanges(
 
 @pytest.fixture
 def github_sandbox(sandbox: Sandbox) -> Iterator[Sandbox]:
-    """The sandbox, with every GitHub exchange of the test validated against the spec after it."""
+    """The sandbox, with every GitHub exchange of the test validated against the spec after it,
+    and every request checked to ask for the API version the project is built against."""
     yield sandbox
     check_github_exchanges(sandbox.github.exchanges)
+    assert_api_version(sandbox.github.exchanges)
+
+
+def assert_api_version(exchanges: list[Any]) -> None:
+    """Every request the project sent named ``X-GitHub-Api-Version: 2022-11-28``."""
+    from openrouter_rotator.github import API_VERSION
+
+    assert API_VERSION == "2022-11-28"
+    unversioned = [
+        f"{ex.method} {ex.path}"
+        for ex in exchanges
+        if ex.headers.get("x-github-api-version") != API_VERSION
+    ]
+    assert not unversioned, f"sent without X-GitHub-Api-Version: {API_VERSION}: {unversioned}"
 
 
 def pytest_terminal_summary(terminalreporter: Any) -> None:

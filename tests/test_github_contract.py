@@ -8,7 +8,7 @@ from openapi_core.validation.response.exceptions import InvalidData
 from openrouter_rotator.github import GitHubClient, parse_target
 from openrouter_rotator.sandbox import Sandbox
 
-from .conftest import check_github_exchanges
+from .conftest import assert_api_version, check_github_exchanges
 
 NAME = "OPENROUTER_API_KEY"
 
@@ -72,6 +72,8 @@ def test_every_operation_the_client_uses_is_in_the_contract(sandbox: Sandbox) ->
     }
     assert report.total == len(sandbox.github.exchanges) == 26
     assert report.error_shape == 2  # the variable read before it exists, the missing environment
+    # Every request, the GitHub App's JWT calls included, names the API version.
+    assert_api_version(sandbox.github.exchanges)
 
 
 def test_the_check_is_not_vacuous(sandbox: Sandbox) -> None:

@@ -224,9 +224,43 @@ def test_403_on_org_secrets_names_the_org_permission(gh: GitHubClient) -> None:
     with pytest.raises(GitHubAuthError) as caught:
         gh.preflight([parse_target("org:octo")], NAME)
     text = str(caught.value)
-    assert (
-        "lacks a permission" in text and 'organization permission "Secrets: read and write"' in text
+    assert "lacks a permission" in text and 'organization permission "Secrets: write"' in text
+
+
+@responses.activate
+def test_403_quotes_githubs_accepted_permissions(gh: GitHubClient) -> None:
+    """When GitHub says what the call needs, the hint says it first, in GitHub's names."""
+    responses.put(
+        f"{MOCK}/repos/octo/app/environments/production/secrets/{NAME}",
+        status=403,
+        json=err("Resource not accessible by personal access token", 403),
+        headers={"X-Accepted-GitHub-Permissions": "environments=write,secrets=write"},
     )
+    responses.get(
+        f"{MOCK}/repos/octo/app/environments/production/secrets/public-key",
+        json={
+            "key_id": "1",
+            "key": base64.b64encode(bytes(PrivateKey.generate().public_key)).decode(),
+        },
+    )
+    plan = gh.preflight([parse_target("env:octo/app/production")], NAME)
+    [result] = gh.publish(plan, "sk-or-v1-value")
+    assert result.status == "failed" and result.error is not None
+    assert result.error.index("GitHub says this call needs") < result.error.index("lacks")
+    assert (
+        'repository permissions "Environments: write" and "Secrets: write" '
+        "(X-Accepted-GitHub-Permissions: environments=write,secrets=write)"
+    ) in result.error
+    assert "sk-or-v1-value" not in result.error
+
+
+@responses.activate
+def test_403_without_the_header_keeps_the_general_advice(gh: GitHubClient) -> None:
+    responses.get(REPO_KEY, status=403, json=err("Must have admin rights to Repository.", 403))
+    with pytest.raises(GitHubAuthError) as caught:
+        gh.preflight([parse_target("repo:octo/app")], NAME)
+    assert "GitHub says" not in str(caught.value)
+    assert 'repository permission "Secrets: write" for repo: targets' in str(caught.value)
 
 
 @responses.activate
@@ -285,7 +319,7 @@ def test_variables_conflict_and_missing_are_distinct_errors(gh: GitHubClient) ->
         gh.create_variable("octo/app", "STATE", "{}")
     with pytest.raises(VariableNotFound):
         gh.update_variable("octo/app", "STATE", "{}")
-    with pytest.raises(GitHubAuthError, match='"Variables: read and write"'):
+    with pytest.raises(GitHubAuthError, match='"Variables: write"'):
         gh.update_variable("octo/app", "STATE", "{}")
 
 

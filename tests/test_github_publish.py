@@ -232,12 +232,12 @@ def test_the_default_workflow_token_is_refused_with_the_fix(github_sandbox: Sand
     assert caught.value.status == 403
     assert "Resource not accessible by integration" in text
     assert "default GITHUB_TOKEN cannot write secrets" in text
-    assert '"Secrets: read and write"' in text
+    assert '"Secrets: write"' in text
     assert "actions/create-github-app-token" in text
     assert writes(box) == []
     with pytest.raises(GitHubAuthError) as caught:
         gh.create_variable("octo-org/app", "STATE", "{}")
-    assert '"Variables: read and write"' in str(caught.value)
+    assert '"Variables: write"' in str(caught.value)
 
 
 def test_an_unknown_token_is_a_clear_auth_error(github_sandbox: Sandbox) -> None:

@@ -60,7 +60,9 @@ def sealed_for(box: Sandbox, key_path: str, value: str) -> dict[str, str]:
 def test_tokens(box: Sandbox) -> None:
     path = "/repos/octo-org/app/actions/variables"
     assert call(box, "GET", path, token="ghp_unknown").json()["message"] == "Bad credentials"
-    assert call(box, "GET", path, token=None).status_code == 401
+    assert (
+        call(box, "GET", "/orgs/octo-org/actions/secrets/public-key", token=None).status_code == 401
+    )
     assert call(box, "GET", "/repos/octo-org/app", token="readonly").status_code == 200
     refused = call(box, "POST", path, {"name": "A", "value": "b"}, token="readonly")
     assert refused.status_code == 403
@@ -69,8 +71,68 @@ def test_tokens(box: Sandbox) -> None:
         "documentation_url": "https://docs.github.com/rest",
         "status": "403",
     }
+    # As GitHub does for fine-grained and App tokens: what the route needs.
+    assert refused.headers["X-Accepted-GitHub-Permissions"] == "actions_variables=write"
     key = call(box, "GET", "/repos/octo-org/app/actions/secrets/public-key", token="readonly")
     assert key.status_code == 403  # the default token has no secrets permission at all
+    sealed = {"encrypted_value": "c2VhbGVk", "key_id": "1"}
+    env_put = call(
+        box,
+        "PUT",
+        f"/repos/octo-org/app/environments/production/secrets/{NAME}",
+        sealed,
+        "readonly",
+    )
+    assert env_put.headers["X-Accepted-GitHub-Permissions"] == "environments=write,secrets=write"
+
+
+def test_anonymous_reads_see_private_repositories_as_missing(box: Sandbox) -> None:
+    """GitHub hides a private repository from anonymous callers: 404, not 401."""
+    box.github.add_repo("octo-org/site", private=False)
+    for path in ("/repos/octo-org/app", "/repos/octo-org/app/actions/variables/X"):
+        answer = call(box, "GET", path, token=None)
+        assert (answer.status_code, answer.json()["message"]) == (404, "Not Found"), path
+    assert call(box, "GET", "/repos/octo-org/nowhere", token=None).status_code == 404
+    assert call(box, "GET", "/repos/octo-org/site", token=None).json()["private"] is False
+    assert (
+        call(box, "GET", "/repos/octo-org/site/actions/variables/X", token=None).status_code == 401
+    )
+
+
+def test_routes_it_does_not_serve_are_githubs_404(box: Sandbox) -> None:
+    """Operations of the description the stand-in does not implement, and methods a path does
+    not have, answer as GitHub answers a route it does not have."""
+    for method, path in [
+        ("GET", "/repos/octo-org/app/actions/secrets"),  # list-repo-secrets
+        ("DELETE", "/repos/octo-org/app"),  # repos/delete
+        ("GET", "/orgs/octo-org/installation"),  # apps/get-org-installation
+        ("POST", "/repos/octo-org/app/dispatches"),  # repos/create-dispatch-event
+    ]:
+        answer = call(box, method, path, {"event_type": "x"} if method == "POST" else None)
+        assert answer.status_code == 404, (method, path)
+        assert answer.json() == {
+            "message": "Not Found",
+            "documentation_url": "https://docs.github.com/rest",
+            "status": "404",
+        }
+
+
+@pytest.mark.parametrize("version", ["2022-11-28", "2026-03-10", None])
+def test_both_api_versions_are_served(box: Sandbox, version: str | None) -> None:
+    headers = {"Authorization": f"Bearer {box.github.admin_token}"}
+    if version:
+        headers["X-GitHub-Api-Version"] = version
+    answer = requests.get(box.github_url + "/repos/octo-org/app", headers=headers, timeout=5)
+    assert answer.status_code == 200
+
+
+def test_an_unknown_api_version_is_400(loose_box: Sandbox) -> None:
+    headers = {
+        "Authorization": f"Bearer {loose_box.github.admin_token}",
+        "X-GitHub-Api-Version": "2021-01-01",
+    }
+    answer = requests.get(loose_box.github_url + "/repos/octo-org/app", headers=headers, timeout=5)
+    assert answer.status_code == 400 and "2021-01-01" in answer.json()["message"]
 
 
 def test_secret_put_creates_then_updates_and_stays_sealed(box: Sandbox) -> None:

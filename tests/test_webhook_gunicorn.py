@@ -20,6 +20,7 @@ import pytest
 
 from openrouter_rotator.sandbox import Sandbox
 
+from .conftest import assert_api_version
 from .webhook_fixtures import (
     SECRET_ENV,
     Catcher,
@@ -36,7 +37,18 @@ from .webhook_fixtures import (
 )
 
 ROOT = Path(__file__).resolve().parents[1]
-ROTATIONS = ["slack", "replay", "race", "slow", "slowgh", "comment", "refused", "alert", "api"]
+ROTATIONS = [
+    "slack",
+    "replay",
+    "race",
+    "slow",
+    "slowgh",
+    "comment",
+    "refused",
+    "alert",
+    "api",
+    "version",
+]
 
 
 def rotations_doc(cooldown: str = "10m") -> dict[str, Any]:
@@ -282,6 +294,17 @@ def test_github_comment_dispatches_reacts_and_replies(server: Server, box: Sandb
     )
     assert f"/actions/runs/{dispatch.run_id}" in replies[0].body
     assert replies[0].issue_number == 7
+
+
+def test_the_webhooks_github_requests_name_the_api_version(server: Server, box: Sandbox) -> None:
+    """The webhook's own GitHub client (permission check, dispatch, reaction, reply) sends
+    X-GitHub-Api-Version: 2022-11-28 like the engine does."""
+    event = comment_event(body="/rotate-openrouter version marker-version", comment_id=9003)
+    assert server.post("/github/events", event, github_headers(event)).status_code == 202
+    eventually(lambda: [c for c in box.github.comments if "`version` dispatched" in c.body])
+    mine = [ex for ex in box.github.exchanges if "/comments" in ex.path or "/dispatches" in ex.path]
+    assert mine
+    assert_api_version(box.github.exchanges)
 
 
 def test_github_comment_without_permission_is_refused(server: Server, box: Sandbox) -> None:

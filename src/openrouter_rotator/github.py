@@ -62,6 +62,7 @@ from .errors import (
     GitHubStatusError,
     GitHubTransportError,
 )
+from .permissions import REQUIRED, describe, explain_header
 from .schedule import parse_timestamp
 from .targets import (
     KINDS,
@@ -90,28 +91,53 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 USER_AGENT = "openrouter-rotator"
+# Sent on every request, so the API the project was built against stays the one it gets when
+# GitHub makes a newer version the default (a request without the header gets the default).
+API_VERSION = "2022-11-28"
 REACTIONS = ("+1", "-1", "laugh", "confused", "heart", "hooray", "rocket", "eyes")
 # GitHub's secondary-rate-limit guidance: without retry-after or a reset time, wait a minute.
 SECONDARY_RATE_WAIT = 60.0
 
-# What each kind of call needs from the token; appended to 401/403/404 explanations.
+# What each kind of call needs from the token, in GitHub's own names (permissions.py holds
+# GitHub's table); appended to 401/403/404 explanations.
+_APP_TOKEN = "or a GitHub App installation token with the same (actions/create-github-app-token)"
 _NEED_SECRETS = (
-    'a fine-grained personal access token with repository permission "Secrets: read and '
-    'write" (organization permission "Secrets: read and write" for org: targets, repository '
-    '"Environments: read" for env: targets, "Dependabot secrets: read and write" for '
-    "dependabot: targets), or a GitHub App installation token with the same permissions "
-    "(actions/create-github-app-token)"
+    "a fine-grained personal access token with "
+    + describe(REQUIRED[("PUT", "/repos/{owner}/{repo}/actions/secrets/{secret_name}")])
+    + " for repo: targets, "
+    + describe(
+        REQUIRED[
+            ("PUT", "/repos/{owner}/{repo}/environments/{environment_name}/secrets/{secret_name}")
+        ]
+    )
+    + " for env: targets, "
+    + describe(REQUIRED[("PUT", "/orgs/{org}/actions/secrets/{secret_name}")])
+    + " for org: targets, "
+    + describe(REQUIRED[("PUT", "/repos/{owner}/{repo}/dependabot/secrets/{secret_name}")])
+    + f" for dependabot: targets; {_APP_TOKEN}"
 )
 _NEED_VARIABLES = (
-    'a fine-grained personal access token with repository permission "Variables: read and '
-    'write", or a GitHub App installation token with it (actions/create-github-app-token)'
+    "a fine-grained personal access token with "
+    + describe(
+        REQUIRED[("GET", "/repos/{owner}/{repo}/actions/variables/{name}")]
+        + REQUIRED[("PATCH", "/repos/{owner}/{repo}/actions/variables/{name}")]
+    )
+    + f" on the state repository; {_APP_TOKEN}"
 )
 _NEED_DISPATCH = (
-    'a token with repository permission "Actions: read and write" on the repository that holds '
-    "the workflow"
+    "a token with "
+    + describe(
+        REQUIRED[("POST", "/repos/{owner}/{repo}/actions/workflows/{workflow_id}/dispatches")]
+    )
+    + " on the repository that holds the workflow"
 )
-_NEED_ISSUES = 'a token with repository permission "Issues: read and write" (or "Pull requests")'
-_NEED_METADATA = 'a token with repository permission "Metadata: read"'
+_NEED_ISSUES = (
+    "a token with "
+    + describe(REQUIRED[("POST", "/repos/{owner}/{repo}/issues/{issue_number}/comments")])
+    + ' (or "Pull requests: write" for comments on pull requests)'
+)
+_METADATA = describe(REQUIRED[("GET", "/repos/{owner}/{repo}")])
+_NEED_METADATA = f"a token with {_METADATA}"
 _DEFAULT_TOKEN = (
     "the workflow's default GITHUB_TOKEN cannot write secrets or variables, whatever the "
     "workflow's permissions: block grants"
@@ -307,6 +333,7 @@ class GitHubClient:
             pool_size=None,
             seconds_between_requests=read_interval or None,
             seconds_between_writes=write_interval or None,
+            api_version=API_VERSION,
         )
 
     def close(self) -> None:
@@ -337,6 +364,7 @@ class GitHubClient:
                 timeout=max(1, math.ceil(float(options.get("timeout", 15)))),
                 retry=0,
                 user_agent=USER_AGENT,
+                api_version=API_VERSION,
             )
             installation = integration.get_repo_installation(owner, name)
             token = integration.get_access_token(installation.id).token
@@ -442,6 +470,13 @@ class GitHubClient:
                 hint = f"{_DEFAULT_TOKEN}; use {need}"
             else:
                 hint = f"the token lacks a permission; use {need}"
+            accepted = reply.headers.get("x-accepted-github-permissions")
+            if accepted and explain_header(accepted):
+                # GitHub's own word on this call beats the general advice: quote it first.
+                hint = (
+                    f"GitHub says this call needs {explain_header(accepted)} "
+                    f"(X-Accepted-GitHub-Permissions: {accepted}); {hint}"
+                )
             return GitHubAuthError(message, method=verb, path=path, status=403, hint=hint)
         if reply.status == 404:
             return GitHubAuthError(
@@ -582,7 +617,7 @@ class GitHubClient:
         path = _repo_path(f"{owner}/{name}")
         reply = self._request("GET", path, idempotent=True)
         if reply.status != 200 or not isinstance(reply.data, dict):
-            raise self._fail(reply, "GET", path, _NEED_SECRETS + ' and "Metadata: read"')
+            raise self._fail(reply, "GET", path, f"{_NEED_SECRETS}, and {_METADATA}")
         return int(reply.data["id"])
 
     def publish(self, plan: PublishPlan, value: str) -> list[TargetResult]:

@@ -40,6 +40,7 @@ class Sandbox:
         self.github.register(self.router, GITHUB_PREFIX)
         self.github.register_control(self.router, "/_sandbox/github")
         self._register_control()
+        self.github.register_fallback(self.router)  # last: it matches every GitHub path
         self.server = SandboxServer(self.router, host=host, port=port, fault_body=_fault_body)
         self.management_key = self.openrouter.add_management_key()
 

@@ -56,9 +56,12 @@ from urllib.parse import unquote
 from nacl.exceptions import CryptoError
 from nacl.public import PrivateKey, SealedBox
 
+from .. import permissions
 from .http import Request, Response, Router
 
 DOCS = "https://docs.github.com/rest"
+# The REST API versions GitHub serves (X-GitHub-Api-Version); the first is the default.
+API_VERSIONS = ("2022-11-28", "2026-03-10")
 SECRET_MAX_BYTES = 48 * 1024
 VARIABLE_MAX_BYTES = 48 * 1024
 PERMISSION_LEVELS = {
@@ -542,40 +545,84 @@ class GitHubStandIn:
             secrets: bool = False,
             app: bool = False,
         ) -> None:
-            router.add(method, prefix + pattern, self._guard(method, handler, secrets, app))
+            router.add(
+                method, prefix + pattern, self._guard(method, pattern, handler, secrets, app)
+            )
 
         return add
+
+    def register_fallback(self, router: Router) -> None:
+        """After every other route: what GitHub answers for a route it does not have (or that
+        the stand-in does not serve), a 404 with the usual error body, whatever the method."""
+        for method in ("GET", "POST", "PUT", "PATCH", "DELETE"):
+            router.add(
+                method,
+                self._prefix + "/(?P<rest>.*)",
+                self._guard(method, None, lambda request: _error(404, "Not Found"), False, False),
+            )
 
     def _guard(
         self,
         method: str,
+        template: str | None,
         handler: Callable[[Request], Response],
         secrets_endpoint: bool,
         app: bool,
     ) -> Callable[[Request], Response]:
         write = method.upper() != "GET"
+        accepted = None if template is None else permissions.header(method, template)
 
         def serve(request: Request) -> Response:
             request.params = {k: unquote(v) for k, v in request.params.items()}
-            response = self._authorize(request, write, secrets_endpoint, app)
+            response = self._version(request) or self._authorize(
+                request, write, secrets_endpoint, app, public=template == "/repos/{owner}/{repo}"
+            )
             if response is None:
                 with self._lock:
                     try:
                         response = handler(request)
                     except (ValueError, KeyError, TypeError) as exc:
                         response = _error(400, f"Problems parsing JSON ({type(exc).__name__})")
+            if accepted and request.bearer and not app:
+                # GitHub tells fine-grained tokens and App tokens what a route needs.
+                response.headers.setdefault("X-Accepted-GitHub-Permissions", accepted)
             self._record(request, response)
             return response
 
         return serve
 
+    @staticmethod
+    def _version(request: Request) -> Response | None:
+        """GitHub answers a version it does not know with 400; no header means 2022-11-28."""
+        asked = request.header("x-github-api-version")
+        if asked is None or asked in API_VERSIONS:
+            return None
+        return _error(
+            400,
+            f"No version matching '{asked}' could be found. Supported versions: "
+            + ", ".join(API_VERSIONS),
+        )
+
     def _authorize(
-        self, request: Request, write: bool, secrets_endpoint: bool, app: bool
+        self,
+        request: Request,
+        write: bool,
+        secrets_endpoint: bool,
+        app: bool,
+        *,
+        public: bool = False,
     ) -> Response | None:
         if app:
             reason = self._verify_jwt(request)
             return None if reason is None else _error(401, reason)
         token = request.bearer
+        if not token and "owner" in request.params and "repo" in request.params:
+            # Anonymous: a private (or missing) repository does not exist as far as GitHub
+            # says; a public one can be read where the route is public.
+            repo = self._find_repo(request)
+            if repo is None or repo.private:
+                return _error(404, "Not Found")
+            return None if public and not write else _error(401, "Requires authentication")
         role, expires = self._tokens.get(token or "", (None, None))
         if role is None or (expires is not None and expires < _now()):
             if not token:
