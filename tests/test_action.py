@@ -47,6 +47,7 @@ SPEC_INPUTS = [
     "limit",
     "limit-reset",
     "include-byok-in-limit",
+    "spend-carry-over",
     "expires-after",
     "auto-rotation",
     "rotation-interval-days",
@@ -682,3 +683,19 @@ def test_an_unknown_mode_is_refused_before_anything_runs(runner: Any, sandbox: S
     (error,) = run.commands("error")
     assert "invalid mode 'rotat': rotate or verify" in error and "`mode`" in error
     assert sandbox.requests() == []
+
+
+def test_the_summary_shows_the_cap_a_rotation_carried_over(runner: Any, sandbox: Sandbox) -> None:
+    first = runner(limit="100", limit_reset="monthly")
+    assert first.exit_code == 0, first.log
+    sandbox.openrouter.spend(first.outputs["key-hash"], 25)
+    second = runner(limit="100", limit_reset="monthly", force="true")
+    assert second.exit_code == 0, second.log
+    assert re.search(
+        r"\| Spending cap \(carry-over\) \| \$75\.00 of \$100\.00 \(older keys of this rotation "
+        r"spent \$25\.00 this month\); \$100\.00 again from \d{4}-\d\d-01T00:00:00Z \|",
+        second.summary,
+    ), second.summary
+    off = runner(limit="100", limit_reset="monthly", force="true", spend_carry_over="false")
+    assert off.exit_code == 0, off.log
+    assert "Spending cap" not in off.summary

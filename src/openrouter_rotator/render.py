@@ -12,6 +12,7 @@ import html
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING
 
+from .carryover import describe as describe_carry_over
 from .errors import ConfigError, GitHubAuthError
 from .schedule import iso
 
@@ -84,6 +85,9 @@ def render_text(result: RunResult, command: str, secret_name: str) -> str:
             f"usage: {money(result.usage.limit_remaining)} left of {money(result.usage.limit)}"
             + (f" ({percent:g}% used)" if percent is not None else "")
         )
+    cap = describe_carry_over(result.carry_over)
+    if cap:
+        lines.append(f"spending cap: {cap}")
     for problem in result.problems:
         lines.append(f"problem: {problem}")
     return "\n".join(lines)
@@ -336,6 +340,9 @@ def _facts(result: RunResult, config: Config | None) -> list[str]:
         rows.append(f"| Next rotation | {_when(result.next_rotation_at, config)} |")
     elif result.key_hash:
         rows.append("| Next rotation | only when forced (auto rotation is off) |")
+    cap = describe_carry_over(result.carry_over)
+    if cap:
+        rows.append(f"| Spending cap (carry-over) | {_cell(cap)} |")
     held = result.verification
     if held is not None and not held.verified:
         rows.append(

@@ -22,7 +22,8 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from typing import Any, Protocol
 
-from . import schedule
+from . import carryover, schedule
+from .carryover import CarryPlan
 from .config import Config
 from .errors import (
     ConfigError,
@@ -35,6 +36,7 @@ from .github import GitHubClient, PublishPlan
 from .openrouter import CREATE_SKEW, OpenRouterClient
 from .state import (
     ActiveKey,
+    CarryOver,
     InFlight,
     LastRotation,
     RetiringKey,
@@ -86,6 +88,7 @@ class RunResult:
     active_since: datetime | None = None
     # A failed verification holds back every revocation (see verify.py).
     verification: Verification | None = None
+    carry_over: CarryOver | None = None  # the active key's cap, lowered by older keys' spend
 
     def to_json(self, with_targets: bool = True) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -102,8 +105,9 @@ class RunResult:
             "usage": self.usage.to_json() if self.usage else None,
             "dry_run": self.dry_run,
         }
-        if not with_targets:
+        if not with_targets:  # status: no targets written; SPEC §7 adds the carry-over
             del data["targets"]
+            data["carry_over"] = carryover.to_json(self.carry_over)
         return data
 
 
@@ -132,10 +136,11 @@ class Plan:
     cleanup: bool
     revoke: tuple[RetiringKey, ...]
     sweep: bool = False  # look for keys a late create made (see State.sweep_since)
+    carry: bool = False  # the active key's limit changes (spend carry-over, see carryover.py)
 
     @property
     def mutates(self) -> bool:
-        return self.rotate or self.cleanup or bool(self.revoke) or self.sweep
+        return self.rotate or self.cleanup or bool(self.revoke) or self.sweep or self.carry
 
 
 def plan_run(state: State, config: Config, now: datetime) -> Plan:
@@ -266,6 +271,11 @@ class Rotator:
                 plan = replace(
                     plan, rotate=True, reason="the active key no longer exists in OpenRouter"
                 )
+        carry = self._plan_carry(state, plan, now)
+        if carry is not None and carry.patch is not None and not plan.carry:
+            plan = replace(plan, carry=True)
+            if not plan.rotate and plan.reason == "not due":
+                plan = replace(plan, reason="not due; carrying spend over to the active key")
         if not plan.mutates:
             return self._finish_quiet(state, plan, usage)
 
@@ -281,7 +291,7 @@ class Rotator:
             # Reads every scope's public key: a missing repository, environment or organization,
             # or a token that cannot see it, stops the run here, before any key exists.
             publish_plan = self.github.preflight(self.config.targets, self.config.secret_name)
-        return self._mutate(state, plan, publish_plan)
+        return self._mutate(state, plan, publish_plan, carry)
 
     def update_state(self, change: Callable[[State], State]) -> State:
         """Apply ``change`` to the stored state under the lease (for ``verify``'s record)."""
@@ -304,7 +314,13 @@ class Rotator:
             raise
 
     # -- the steps ---------------------------------------------------------------------------
-    def _mutate(self, state: State, plan: Plan, publish_plan: PublishPlan | None) -> RunResult:
+    def _mutate(
+        self,
+        state: State,
+        plan: Plan,
+        publish_plan: PublishPlan | None,
+        carry: CarryPlan | None = None,
+    ) -> RunResult:
         now = self.now()
         state = replace(state, secret_name=self.config.secret_name, key_name=self.config.key.name)
         in_flight_before = state.in_flight
@@ -338,12 +354,15 @@ class Rotator:
             previous = state.active.hash if state.active else None
             usage: UsageReport | None = None
             if plan.rotate:
-                state, outcomes, usage = self._rotate(state, publish_plan, superseded)
+                state, outcomes, usage = self._rotate(state, publish_plan, superseded, carry)
                 rotated = True
+            elif carry is not None:
+                state = self._apply_carry(state, carry)
             revoked: tuple[str, ...] = ()
             problems: tuple[str, ...] = ()
             if state.lease is not None:  # the commit released it when nothing was due
                 state, revoked, problems = self._revoke(state)
+                state = self._carry_revoked(state, carry, revoked)
                 state = self._save(replace(state, lease=None))
         except BaseException:
             self._release_lease_quietly()
@@ -395,7 +414,11 @@ class Rotator:
         return replace(state, in_flight=None), pending
 
     def _rotate(
-        self, state: State, publish_plan: PublishPlan | None, superseded: list[str]
+        self,
+        state: State,
+        publish_plan: PublishPlan | None,
+        superseded: list[str],
+        carry: CarryPlan | None = None,
     ) -> tuple[State, tuple[TargetOutcome, ...], UsageReport]:
         spec = self.config.key
         flight = state.in_flight
@@ -404,7 +427,7 @@ class Rotator:
         expires_at = self.now() + spec.expires_after if spec.expires_after else None
         created = self.openrouter.create_key(
             spec.name,
-            limit=spec.limit,
+            limit=carry.new_key_limit if carry is not None else spec.limit,
             limit_reset=spec.limit_reset,
             include_byok_in_limit=spec.include_byok_in_limit,
             expires_at=expires_at,
@@ -472,6 +495,7 @@ class Rotator:
             ),
             in_flight=None,
             last_rotation=LastRotation(now, flight.trigger, flight.reason, self.config.run_url),
+            carry_over=replace(carry.record, key_hash=new_hash) if carry and carry.record else None,
         )
         if state.hold or not any(
             r.revoke_at is not None and r.revoke_at <= now for r in state.retiring
@@ -535,6 +559,59 @@ class Rotator:
             log.info("revoked key %s%s", r.hash[:12], "" if gone_now else " (already gone)")
             revoked.append(r.hash)
         return replace(state, retiring=tuple(kept)), tuple(revoked), tuple(problems)
+
+    # -- spend carry-over (the rules are in carryover.py) --------------------------------------
+    def _plan_carry(self, state: State, plan: Plan, now: datetime) -> CarryPlan | None:
+        """Read what older keys spent, when it matters, and decide the active key's limit."""
+        spec = self.config.key
+        on = carryover.applies(spec, self.config.spend_carry_over)
+        if plan.rotate:
+            if not on or state.active is None:
+                return None
+            older = [state.active.hash] + [r.hash for r in state.retiring]
+            spends = self._spends(older)
+            new_key = carryover.carry(spec, state.carry_over, "", sum(spends.values()), now)
+            return CarryPlan(new_key, spends)
+        record = state.carry_over
+        if record is None or state.active is None or record.key_hash != state.active.hash:
+            return None
+        if not on:  # turned off: the active key gets the configured limit back
+            return CarryPlan(None, {}, patch=spec.limit)
+        window_over = record.resets_at is not None and now >= record.resets_at
+        if not state.retiring and not window_over:
+            return CarryPlan(record, {})
+        spends = self._spends([r.hash for r in state.retiring])
+        fresh = carryover.carry(spec, record, record.key_hash, sum(spends.values()), now)
+        patch = fresh.limit_now if fresh.limit_now != record.limit_now else None
+        return CarryPlan(fresh, spends, patch)
+
+    def _spends(self, hashes: list[str]) -> dict[str, float]:
+        include_byok = self.config.key.include_byok_in_limit
+        spends: dict[str, float] = {}
+        for key_hash in hashes:
+            try:
+                usage = self.openrouter.get_key(key_hash).usage
+            except OpenRouterError as exc:
+                if exc.status != 404:
+                    raise
+                continue  # deleted outside: its spend can no longer be read
+            spends[key_hash] = carryover.spend_in_window(usage, include_byok)
+        return spends
+
+    def _apply_carry(self, state: State, carry: CarryPlan) -> State:
+        if carry.patch is not None and state.active is not None:
+            self.openrouter.update_key(state.active.hash, limit=carry.patch)
+            log.info("limit of key %s set to %.2f", state.active.hash[:12], carry.patch)
+        return replace(state, carry_over=carry.record)
+
+    def _carry_revoked(
+        self, state: State, carry: CarryPlan | None, revoked: tuple[str, ...]
+    ) -> State:
+        record = state.carry_over
+        if carry is not None and record is not None and revoked:
+            gone = sum(carry.spends.get(h, 0.0) for h in revoked)
+            record = carryover.after_revoke(record, gone)
+        return replace(state, carry_over=carryover.settled(record, state))
 
     # -- helpers -----------------------------------------------------------------------------
     def _save(self, state: State) -> State:
@@ -667,4 +744,5 @@ class Rotator:
             last_rotation_at=state.last_rotation.at if state.last_rotation else None,
             active_since=state.active.activated_at if state.active else None,
             verification=state.verification,
+            carry_over=state.carry_over,
         )

@@ -33,6 +33,7 @@ import re
 import secrets
 import threading
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -78,6 +79,26 @@ def key_hash(plaintext: str) -> str:
     return hashlib.sha256(plaintext.encode()).hexdigest()
 
 
+def window_starts(now: datetime) -> dict[str, datetime]:
+    """Where the usage windows began: the UTC day, week (from Monday) and month."""
+    utc = now.astimezone(timezone.utc)
+    day = datetime(utc.year, utc.month, utc.day, tzinfo=timezone.utc)
+    return {
+        "daily": day,
+        "weekly": day - timedelta(days=utc.weekday()),
+        "monthly": datetime(utc.year, utc.month, 1, tzinfo=timezone.utc),
+    }
+
+
+@dataclass(frozen=True)
+class Spend:
+    """One request made with a key (see :meth:`OpenRouterStandIn.spend`)."""
+
+    at: datetime
+    usd: float
+    byok: bool = False
+
+
 def _label(plaintext: str) -> str:
     return f"{plaintext[:12]}...{plaintext[-3:]}"
 
@@ -104,10 +125,21 @@ class KeyRecord:
     usage_weekly: float = 0.0
     usage_monthly: float = 0.0
     byok_usage: float = 0.0
+    # Requests made with the key, counted into the usage fields by the window they fall in,
+    # on the stand-in's clock (so a test that moves the clock sees windows reset).
+    spends: list[Spend] = field(default_factory=list, repr=False)
+    clock: Callable[[], datetime] = field(default=_now, repr=False)
 
     @property
     def hash(self) -> str:
         return key_hash(self.plaintext)
+
+    def spent(self, interval: str | None, *, byok: bool = False) -> float:
+        """What requests cost in the current ``daily``/``weekly``/``monthly`` window, or ever."""
+        start = window_starts(self.clock()).get(interval or "")
+        return sum(
+            s.usd for s in self.spends if s.byok == byok and (start is None or s.at >= start)
+        )
 
     def window_usage(self, interval: str | None = None, *, byok: bool = False) -> float:
         """Spend in a ``daily``/``weekly``/``monthly`` window, or all time (None)."""
@@ -115,13 +147,14 @@ class KeyRecord:
             "daily": self.usage_daily,
             "weekly": self.usage_weekly,
             "monthly": self.usage_monthly,
-        }.get(interval or "", self.usage)
-        return spent + (self.byok_usage if byok else 0.0)
+        }.get(interval or "", self.usage) + self.spent(interval)
+        return spent + (self.byok_usage + self.spent(interval, byok=True) if byok else 0.0)
 
     def limit_remaining(self) -> float | None:
         if self.limit is None:
             return None
-        return max(self.limit - self.window_usage(self.limit_reset), 0.0)
+        spent = self.window_usage(self.limit_reset, byok=self.include_byok_in_limit)
+        return max(self.limit - spent, 0.0)
 
     def expired(self) -> bool:
         return self.expires_at is not None and self.expires_at <= _now()
@@ -132,14 +165,14 @@ class KeyRecord:
             "limit_remaining": self.limit_remaining(),
             "limit_reset": self.limit_reset,
             "include_byok_in_limit": self.include_byok_in_limit,
-            "usage": self.usage,
-            "usage_daily": self.usage_daily,
-            "usage_weekly": self.usage_weekly,
-            "usage_monthly": self.usage_monthly,
-            "byok_usage": self.byok_usage,
-            "byok_usage_daily": self.byok_usage,
-            "byok_usage_weekly": self.byok_usage,
-            "byok_usage_monthly": self.byok_usage,
+            "usage": self.window_usage(None),
+            "usage_daily": self.window_usage("daily"),
+            "usage_weekly": self.window_usage("weekly"),
+            "usage_monthly": self.window_usage("monthly"),
+            "byok_usage": self.byok_usage + self.spent(None, byok=True),
+            "byok_usage_daily": self.byok_usage + self.spent("daily", byok=True),
+            "byok_usage_weekly": self.byok_usage + self.spent("weekly", byok=True),
+            "byok_usage_monthly": self.byok_usage + self.spent("monthly", byok=True),
         }
 
     def listing(self) -> dict[str, Any]:
@@ -288,11 +321,16 @@ class OpenRouterStandIn:
         self.require_expiration = False
         self.ip_allowlist: list[str] | None = None
         self.add_workspace("Default", workspace_id=DEFAULT_WORKSPACE)
+        # Tests and the demo move time forward; usage windows and budgets follow this clock.
+        self.clock: Callable[[], datetime] = _now
+
+    def _clock_now(self) -> datetime:
+        return self.clock()  # looked up at each call: a test may swap the clock later
 
     # -- direct access for tests and the demo -------------------------------------------------
     def add_management_key(self, name: str = "sandbox management key") -> str:
         plaintext = new_plaintext_key()
-        record = KeyRecord(plaintext, name, next(self._seq), management=True)
+        record = KeyRecord(plaintext, name, next(self._seq), management=True, clock=self._clock_now)
         with self._lock:
             self.management[record.hash] = record
         return plaintext
@@ -300,7 +338,7 @@ class OpenRouterStandIn:
     def add_key(self, name: str, **fields: Any) -> str:
         """Create an ordinary key directly (as if through the dashboard); returns its plaintext."""
         plaintext = new_plaintext_key()
-        record = KeyRecord(plaintext, name, next(self._seq), **fields)
+        record = KeyRecord(plaintext, name, next(self._seq), clock=self._clock_now, **fields)
         with self._lock:
             self.keys[record.hash] = record
         return plaintext
@@ -349,6 +387,22 @@ class OpenRouterStandIn:
                 setattr(record, name, float(value))
             record.last_used_at = _now()
 
+    def spend(self, key_hash_: str, usd: float, *, byok: bool = False) -> bool:
+        """A request made with the key, costing ``usd`` now (on the stand-in's clock).
+
+        Refused, as OpenRouter refuses it, when the key's limit is used up; returns whether it
+        was served. BYOK spend counts toward the limit only when the key says so.
+        """
+        with self._lock:
+            record = self.keys[key_hash_]
+            remaining = record.limit_remaining()
+            counted = record.include_byok_in_limit or not byok
+            if remaining is not None and remaining <= 0 and counted:
+                return False
+            record.spends.append(Spend(self.clock(), float(usd), byok))
+            record.last_used_at = self.clock()
+        return True
+
     def works(self, plaintext: str) -> bool:
         """Would ``GET /key`` with this key succeed?"""
         with self._lock:
@@ -357,7 +411,7 @@ class OpenRouterStandIn:
 
     def budgets(self, record: KeyRecord, now: datetime | None = None) -> list[dict[str, Any]]:
         """Every budget layer of a key, in the order enforcement checks them."""
-        now = now or _now()
+        now = now or self.clock()
         layers: list[dict[str, Any] | None] = []
         with self._lock:
             workspace = self.workspaces.get(record.workspace_id)
@@ -540,6 +594,7 @@ class OpenRouterStandIn:
             workspace_id=workspace,
             external_user=external_user if isinstance(external_user, str) else None,
             creator_user_id=body.get("creator_user_id") or CREATOR,
+            clock=self._clock_now,
         )
         with self._lock:
             self.keys[record.hash] = record
