@@ -15,7 +15,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from openrouter_rotator.carryover import cents_down, window_end
+from openrouter_rotator.carryover import cents_down
+from openrouter_rotator.openrouter import window_reset as window_end
 from openrouter_rotator.sandbox import Sandbox
 
 from .cli_helpers import run_cli

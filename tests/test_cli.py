@@ -69,7 +69,10 @@ def test_rotate_json_has_exactly_the_spec_keys(sandbox: Sandbox) -> None:
 
     status = run_cli(sandbox, "status", "--json")
     assert status.returncode == 0, status.stderr
-    assert set(json.loads(status.stdout)) == RESULT_KEYS - {"targets"}
+    # SPEC §7 adds the spend carry-over to status (null: nothing carried over).
+    status_json = json.loads(status.stdout)
+    assert set(status_json) == RESULT_KEYS - {"targets"} | {"carry_over"}
+    assert status_json["carry_over"] is None
 
 
 def test_human_output_and_next_run_not_due(sandbox: Sandbox) -> None:

@@ -19,7 +19,7 @@ Everything here is pure; the engine reads the spends and applies the limit.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from decimal import ROUND_FLOOR, Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -28,19 +28,6 @@ from .state import CarryOver, State, iso
 
 if TYPE_CHECKING:  # the CLI renders carry-over before it loads httpx
     from .openrouter import Usage
-
-
-def window_end(limit_reset: str | None, now: datetime) -> datetime | None:
-    """When the current UTC window of a limit ends (None: a lifetime limit never resets)."""
-    day = now.astimezone(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
-    if limit_reset == "daily":
-        return day + timedelta(days=1)
-    if limit_reset == "weekly":
-        return day + timedelta(days=7 - day.weekday())  # weeks start on Monday
-    if limit_reset == "monthly":
-        first = day.replace(day=1)
-        return (first + timedelta(days=32)).replace(day=1)
-    return None
 
 
 def spend_in_window(usage: Usage, include_byok: bool) -> float:
@@ -72,6 +59,8 @@ def carry(
     ``live_spend`` is what the older keys that still exist spent in the window (read now);
     ``record`` is the carry-over so far, whose ``spent_gone`` counts while its window lasts.
     """
+    from .openrouter import window_reset  # here: rendering a carry-over needs no httpx
+
     if spec.limit is None:  # pragma: no cover - callers check applies() first
         raise ValueError("carry-over needs a limit")
     gone = 0.0
@@ -84,7 +73,7 @@ def carry(
         limit=spec.limit,
         limit_now=cents_down(left),
         limit_reset=spec.limit_reset,
-        resets_at=window_end(spec.limit_reset, now),
+        resets_at=window_reset(spec.limit_reset, now),
         spent_gone=gone,
     )
 
