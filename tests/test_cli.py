@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pytest
 
@@ -263,3 +265,20 @@ def test_sandbox_on_port_0_prints_exports_that_work() -> None:
     finally:
         server.send_signal(signal.SIGTERM)
         assert server.wait(timeout=10) == 0
+
+
+def test_the_demo_walks_through_carry_over_and_verify() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "openrouter_rotator", "demo"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    out = done.stdout
+    assert "spending cap: $37.50 of $50.00 (older keys of this rotation spent $12.50" in out
+    assert "not verified: OPENROUTER_API_KEY holds the previous key" in out
+    assert "revocations held: the verification at" in out
+    assert "spending cap: $35.50 of $50.00" in out
+    assert "Demo complete" in out and "sk-or-v1-" not in out

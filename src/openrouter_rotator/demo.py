@@ -11,11 +11,16 @@ import hashlib
 import sys
 import time
 from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING
 
 from .config import parse_config
-from .render import render_text
+from .render import render_text, render_verify
 from .rotation import Rotator, RunResult
 from .sandbox import Sandbox
+from .verify import VerifyResult, verify
+
+if TYPE_CHECKING:
+    from .config import Config
 
 TARGETS = (
     "repo:octo-org/app",
@@ -63,8 +68,9 @@ def run_demo() -> int:
             "Settings: every 30 days at 03:00 Europe/London, limit $50 a month, previous key "
             "revoked 6h after a rotation; the clock below is simulated"
         )
+        box.openrouter.clock = clock  # usage windows follow the simulated clock too
 
-        def run(*argv: str) -> RunResult:
+        def config(*argv: str) -> Config:
             args: dict[str, object] = {
                 "targets": list(TARGETS),
                 "key_name": "octo-org/app production",
@@ -77,8 +83,16 @@ def run_demo() -> int:
             for item in argv:
                 name, _, value = item.partition("=")
                 args[name] = value if value else True
-            with Rotator.from_config(parse_config(args, env), now=clock) as rotator:
+            return parse_config(args, env)
+
+        def run(*argv: str) -> RunResult:
+            with Rotator.from_config(config(*argv), now=clock) as rotator:
                 return rotator.run()
+
+        def check(plaintext: str) -> VerifyResult:
+            """``verify`` as a job that reads the secret runs it."""
+            with Rotator.from_config(config(), now=clock) as rotator:
+                return verify(rotator, plaintext, "OPENROUTER_API_KEY")
 
         _step(1, "First run: no key recorded yet, so one is issued and written everywhere")
         result = run()
@@ -88,7 +102,7 @@ def run_demo() -> int:
         _step(2, "An hour later the hourly schedule runs again: nothing is due")
         clock.advance(timedelta(hours=1))
         if first:  # the apps have been busy: $12.50 of the $50 monthly limit used
-            box.openrouter.set_usage(first, usage=12.5, usage_monthly=12.5)
+            box.openrouter.spend(first, 12.5)
         box.reset_requests()
         result = run()
         print(_indent(render_text(result, "rotate", "OPENROUTER_API_KEY")))
@@ -106,14 +120,38 @@ def run_demo() -> int:
             "(jobs queued before the switch keep using it)"
         )
 
-        _step(4, "Six hours later the next scheduled run revokes the previous key")
+        print(
+            "   spend carry-over: the new key's cap is what is left of the month's $50, not a "
+            "fresh $50"
+        )
+
+        _step(4, "Jobs that read the secret run verify: is it the active, working key?")
+        production = box.github.open_secret("env:octo-org/app/production", "OPENROUTER_API_KEY")
+        print("   a deploy job in the production environment:")
+        print(_indent(_indent(render_verify(check(production)))))
+        print("   a job whose leftover repository secret still holds the previous key:")
+        failed = check(old_plain or "")
+        print(_indent(_indent(render_verify(failed))))
+        ok = failed.hold
+
+        _step(5, "Six hours later: the old key spent $2 more in its grace; revocation is held")
         clock.advance(timedelta(hours=6, minutes=1))
+        if first:
+            box.openrouter.spend(first, 2)
         result = run("revoke_after=6h")
         print(_indent(render_text(result, "rotate", "OPENROUTER_API_KEY")))
+        cap = result.carry_over.limit_now if result.carry_over else None
+        ok = ok and not result.revoked and cap == 35.5
 
-        _step(5, "Proof: every target's sealed secret opens to the active key")
+        _step(6, "The leftover secret is fixed; verify passes and the next run revokes")
+        print(_indent(render_verify(check(production))))
+        clock.advance(timedelta(minutes=10))
+        result = run("revoke_after=6h")
+        print(_indent(render_text(result, "rotate", "OPENROUTER_API_KEY")))
+        ok = ok and result.revoked == (first,)
+
+        _step(7, "Proof: every target's sealed secret opens to the active key")
         active = result.key_hash
-        ok = True
         for target in TARGETS:
             opened = box.github.open_secret(target, "OPENROUTER_API_KEY")
             digest = hashlib.sha256(opened.encode()).hexdigest()
