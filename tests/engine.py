@@ -72,6 +72,13 @@ def target_values(box: Sandbox, targets: list[str] = TARGETS) -> dict[str, str |
     return values
 
 
+def secret_now(box: Sandbox, target: str = TARGETS[1]) -> str:
+    """What a job in that scope decrypts: the sealed secret, opened with the private key."""
+    value = target_values(box, [target])[target]
+    assert value is not None
+    return value
+
+
 def assert_targets_work(
     box: Sandbox, targets: list[str] = TARGETS, allow_empty: bool = False
 ) -> None:

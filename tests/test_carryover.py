@@ -16,11 +16,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from openrouter_rotator.carryover import cents_down
+from openrouter_rotator.openrouter import OpenRouterClient
 from openrouter_rotator.openrouter import window_reset as window_end
 from openrouter_rotator.sandbox import Sandbox
 
 from .cli_helpers import run_cli
-from .engine import Clock, load_state, make_rotator
+from .engine import Clock, load_state, make_rotator, secret_now
 
 UTC = timezone.utc
 
@@ -133,6 +134,25 @@ def test_a_monthly_cap_holds_across_a_rotation_and_is_restored_after_the_reset(
     state = load_state(sandbox)
     assert state is not None and state.carry_over is None
     assert sandbox.openrouter.spend(second.key_hash, 0.01)
+
+
+@pytest.mark.parametrize("reset", ["daily", "weekly", "monthly"])
+def test_the_restore_time_is_the_reset_openrouter_reports_in_budgets(
+    sandbox: Sandbox, reset: str
+) -> None:
+    """The management API does not return ``budgets`` for other keys, so the restore time is
+    computed; it must be the ``resets_at`` that the key itself is told (``GET /key``)."""
+    clock = Clock(at("2026-02-27 22:30"))  # a Friday, near the end of a short month
+    sandbox.openrouter.clock = clock
+    first = make_rotator(sandbox, clock, limit="10", limit_reset=reset).run()
+    sandbox.openrouter.spend(first.key_hash, 1)
+    clock.advance(minutes=5)
+    second = make_rotator(sandbox, clock, force=True, limit="10", limit_reset=reset).run()
+    assert second.carry_over is not None
+    plaintext = secret_now(sandbox)
+    with OpenRouterClient(plaintext, sandbox.openrouter_url) as client:
+        (own,) = [b for b in client.current_key().budgets if b.scope == "key_limit"]
+    assert own.limit_usd == 9 and own.resets_at == second.carry_over.resets_at
 
 
 def test_a_weekly_cap_counts_an_old_key_that_lives_into_the_next_week(sandbox: Sandbox) -> None:

@@ -11,7 +11,7 @@ from openrouter_rotator.sandbox import Sandbox
 from openrouter_rotator.verify import VerifyResult, verify
 
 from .cli_helpers import run_cli
-from .engine import TARGETS, Clock, load_state, make_rotator, target_values
+from .engine import Clock, load_state, make_rotator, secret_now
 
 ENV = "OPENROUTER_API_KEY"
 
@@ -19,13 +19,6 @@ ENV = "OPENROUTER_API_KEY"
 def plaintext_of(box: Sandbox, key_hash: str | None) -> str:
     (record,) = [k for k in box.openrouter.live_keys() if k.hash == key_hash]
     return record.plaintext
-
-
-def secret_now(box: Sandbox, target: str = TARGETS[1]) -> str:
-    """What a job in that scope decrypts: the sealed secret, opened with the private key."""
-    value = target_values(box)[target]
-    assert value is not None
-    return value
 
 
 def check(box: Sandbox, clock: Clock, plaintext: str, **options: object) -> VerifyResult:
