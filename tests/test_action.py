@@ -666,7 +666,7 @@ def test_verify_mode_fails_with_the_cause_and_holds_revocations(
         "::error title=OpenRouter key verification failed::APP_KEY holds the previous key "
         f"{first.outputs['key-hash'][:12]}, not the active key {second.outputs['key-hash'][:12]}"
     )
-    assert "Every revocation is held until a verification passes" in error
+    assert "another secret name. Every revocation is held until a verification passes" in error
     assert "**Not verified**" in run.summary and "| Revocations | held |" in run.summary
     assert_masked(run, [stale, sandbox.management_key, sandbox.github.admin_token])
     # An emergency run now keeps the key the consumers still hold.

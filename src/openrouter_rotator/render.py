@@ -220,11 +220,15 @@ def outputs_of(result: RunResult) -> dict[str, str]:
     }
 
 
+# Causes whose fix is "write the secret where the job reads it".
+SCOPE_CAUSES = {"empty", "revoked", "stale", "foreign", "untracked", "unknown"}
+
+
 def verify_failure(result: VerifyResult, config: Config) -> str | None:
     """The ``::error::`` of a failed verification: the cause, the hold, the fix."""
     if result.verified:
         return None
-    return result.message + _verify_held(result) + _verify_fix(config)
+    return result.message + "." + _verify_held(result) + _verify_fix(result, config)
 
 
 def verify_summary(result: VerifyResult, config: Config) -> str:
@@ -233,7 +237,7 @@ def verify_summary(result: VerifyResult, config: Config) -> str:
     if result.verified:
         lines.append(f":white_check_mark: **Verified**: {_cell(result.message)}, and it works.")
     else:
-        held, fix = _verify_held(result), _verify_fix(config)
+        held, fix = _verify_held(result), _verify_fix(result, config)
         lines.append(f":x: **Not verified**: {_cell(result.message)}.{held}{fix}")
     lines += [
         "",
@@ -256,7 +260,9 @@ def _verify_held(result: VerifyResult) -> str:
     )
 
 
-def _verify_fix(config: Config) -> str:
+def _verify_fix(result: VerifyResult, config: Config) -> str:
+    if result.cause not in SCOPE_CAUSES:  # the message already says what to do
+        return ""
     return (
         f" Fix: make the rotation write `{config.secret_name}` where this job reads it (add the "
         "scope as a target, or delete the shadowing secret), run the rotation, then verify again."
