@@ -200,6 +200,7 @@ class FakeGitHub:
     comments: list[tuple[str, int, str]] = field(default_factory=list)
     reactions: list[tuple[str, int, str]] = field(default_factory=list)
     permission_checks: list[tuple[str, str]] = field(default_factory=list)
+    searches: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __call__(self, repo: str) -> FakeGitHub:
@@ -216,6 +217,15 @@ class FakeGitHub:
                 {"repo": repo, "workflow": workflow, "ref": ref, "inputs": inputs}
             )
         return self.run_url
+
+    def find_run(
+        self, repo: str, workflow: str, title_part: str, created_since: float
+    ) -> str | None:
+        # The example workflow's run-name carries the request id: find it among the dispatches.
+        with self.lock:
+            self.searches.append(title_part)
+            found = [d for d in self.dispatches if d["inputs"].get("request-id") == title_part]
+        return self.run_url if found else None
 
     def collaborator_permission(self, repo: str, username: str) -> str:
         time.sleep(self.permission_delay)

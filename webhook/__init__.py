@@ -8,14 +8,20 @@ missing. Tests pass a mapping, the way Flask's tutorial does; besides Flask sett
 - ``ROTATOR_SETTINGS``: a :class:`~webhook.config.WebhookSettings` (skips the file and env),
 - ``ROTATOR_ENV``: the environment mapping to read instead of ``os.environ``,
 - ``ROTATOR_GITHUB``: a ``repository -> client`` factory (default: the engine's GitHubClient),
-- ``ROTATOR_STORE``: a :class:`~webhook.store.Store` (default: SQLite, or Redis with redis_url),
-- ``ROTATOR_CLOCK``: a ``() -> unix seconds`` callable.
+- ``ROTATOR_STORE``: a :class:`~webhook.store.Store` (default: SQLite in the app's instance
+  folder or ``[store] path``, or Redis with ``redis_url``),
+- ``ROTATOR_CLOCK``: a ``() -> unix seconds`` callable,
+- ``ROTATOR_DRAIN_THREAD``: False to leave the queue to :meth:`Rotations.wait` (tests).
+
+Every process that builds the app also drains the queue of accepted requests
+(:mod:`webhook.worker`): with gunicorn, each worker.
 
 Each door is a blueprint; endpoints left out of ``[webhook] endpoints`` are not registered.
 """
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -24,10 +30,12 @@ from flask import Flask, Response, jsonify
 from werkzeug.exceptions import HTTPException
 
 from .common import EXTENSION, answer
-from .config import WebhookSettings, load_settings
+from .config import DEFAULT_STORE_NAME, WebhookSettings, load_settings
 from .logs import configure_logging, log_event
+from .replies import make_reply
 from .rotations import Background, Rotations, Verdict, default_github_factory
-from .store import RedisStore, SQLiteStore, Store
+from .store import RedisStore, SQLiteStore, Store, check_redis_persistence
+from .worker import Worker
 
 __all__ = ["MAX_BODY", "create_app"]
 
@@ -48,11 +56,25 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         config.get("ROTATOR_ENV")
     )
     clock = config.get("ROTATOR_CLOCK") or time.time
-    store: Store = config.get("ROTATOR_STORE") or _open_store(settings)
+    store: Store = config.get("ROTATOR_STORE") or _open_store(settings, app.instance_path)
     github = config.get("ROTATOR_GITHUB") or default_github_factory(settings)
-    app.extensions[EXTENSION] = Rotations(
-        settings=settings, store=store, github=github, background=Background(), clock=clock
+    worker = Worker(
+        store,
+        settings,
+        github,
+        make_reply(github, settings.slack_alert_webhook_url),
+        clock=clock,
     )
+    app.extensions[EXTENSION] = Rotations(
+        settings=settings,
+        store=store,
+        github=github,
+        background=Background(),
+        clock=clock,
+        worker=worker,
+    )
+    if config.get("ROTATOR_DRAIN_THREAD", True):
+        worker.start()
 
     from . import alerts, api, github_events, slack
 
@@ -67,7 +89,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         try:
             store.ping()
         except Exception:  # noqa: BLE001 - any store failure is "unhealthy", not a 500
-            return jsonify({"status": "unhealthy", "store": "unreachable"}), 503
+            return jsonify({"status": "unhealthy", "store": "not writable"}), 503
         return jsonify({"status": "ok", "rotations": sorted(settings.rotations)}), 200
 
     @app.errorhandler(HTTPException)
@@ -95,7 +117,11 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     return app
 
 
-def _open_store(settings: WebhookSettings) -> Store:
+def _open_store(settings: WebhookSettings, instance_path: str) -> Store:
     if settings.redis_url:
+        persistence = check_redis_persistence(settings.redis_url)
+        log_event("webhook.store", store="redis", persistence=persistence)
         return RedisStore(settings.redis_url)
-    return SQLiteStore(settings.store_path)
+    # Never the current directory: gunicorn's may be anything, and read-only.
+    path = settings.store_path or os.path.join(instance_path, DEFAULT_STORE_NAME)
+    return SQLiteStore(path)

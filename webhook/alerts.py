@@ -20,9 +20,10 @@ from openrouter_rotator.alerts import (
     parse_alert,
 )
 
-from .common import answer, post_json, raw_body, rotations
-from .rotations import DispatchOutcome, Verdict, clean_text
+from .common import answer, raw_body, rotations
+from .rotations import Verdict, clean_text
 from .signatures import verify_alert
+from .store import Job
 
 __all__ = ["bp"]
 
@@ -81,39 +82,37 @@ def usage() -> tuple[Response, int]:
         return answer(DOOR, verdict, action=rotation.on_usage_alert, **fields)
 
     slack_url = state.settings.slack_alert_webhook_url
-
-    def tell_slack(text: str) -> None:
-        if slack_url:
-            post_json(slack_url, {"text": text})
-
+    claims = ((window_key, window_token),)
     if rotation.on_usage_alert == "rotate":
-        reason = f"usage alert: {alert.sentence()} Emergency rotation."
-
-        def report(outcome: DispatchOutcome) -> None:
-            tell_slack(f":rotating_light: {alert.sentence()} {outcome.sentence()}")
-
         verdict = state.request(
             rotation,
-            reason,
+            f"usage alert: {alert.sentence()} Emergency rotation.",
             emergency=True,
-            report=report,
-            release_on_failure=((window_key, window_token),),
+            reply={"to": "alerts", "prefix": f":rotating_light: {alert.sentence()}"},
+            claims=claims,
             fields=fields,
         )
         if verdict.status != 202:
             # The cooldown refused it: this key's window is not spent, a later alert may act.
             state.release(window_key, window_token)
-        return answer(DOOR, verdict, action="rotate", **fields)
+        return answer(DOOR, verdict, action="rotate", request_id=verdict.request_id, **fields)
 
-    def forward() -> None:
-        try:
-            tell_slack(f":warning: {alert.sentence()}")
-        except Exception:
-            # Not delivered: let the next alert for this key (the next hourly run) try again.
-            state.release(window_key, window_token)
-            raise
-
-    state.background.submit(forward)
+    # Forwarding is queued like a dispatch: kept before the answer, done by any worker; if it
+    # fails the window's claim is given back so that the next hourly alert tries again.
+    job = Job(
+        id=state.new_request_id(),
+        rotation=rotation.name,
+        reason=alert.sentence(),
+        action="notify",
+        reply={"to": "alerts", "prefix": ":warning:"},
+        claims=claims,
+        fields=fields,
+        created=state.clock(),
+    )
+    refused = state.enqueue(job) if slack_url else None
+    if refused is not None:
+        state.release(window_key, window_token)
+        return answer(DOOR, refused, action="notify", **fields)
     verdict = Verdict(
         202,
         "accepted",

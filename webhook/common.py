@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import os
-import threading
 from collections.abc import Iterable
 from typing import Any
 
-import httpx
 from flask import Response, current_app, jsonify, request
 
 from .logs import log_event
 from .rotations import Rotations, Verdict
 
-__all__ = ["answer", "parse_command", "post_json", "raw_body", "rotations"]
+__all__ = ["answer", "parse_command", "raw_body", "rotations"]
 
 EXTENSION = "openrouter_rotator"
 
@@ -62,34 +59,3 @@ def parse_command(text: str, names: Iterable[str]) -> tuple[str | None, str]:
     if len(known) == 1:
         return known[0], text.strip()
     return first, rest.strip()
-
-
-_client: httpx.Client | None = None
-_client_lock = threading.Lock()
-
-
-def _http() -> httpx.Client:
-    """One client per process: building one loads the CA bundle (~0.1 s of CPU), which per
-    message was the webhook's main cost under a burst."""
-    global _client
-    with _client_lock:
-        if _client is None:
-            _client = httpx.Client()
-        return _client
-
-
-def _forget_client() -> None:
-    # A forked gunicorn worker must not share the parent's connection pool.
-    global _client
-    _client = None
-
-
-os.register_at_fork(after_in_child=_forget_client)
-
-
-def post_json(url: str, payload: dict[str, Any], timeout: float = 10.0) -> None:
-    """POST a JSON message (Slack ``response_url`` or incoming webhook); raise on failure."""
-    response = _http().post(url, json=payload, timeout=timeout)
-    if response.status_code >= 300:
-        # The URL is a credential: name the status only.
-        raise RuntimeError(f"HTTP {response.status_code} from the Slack URL")

@@ -8,10 +8,12 @@
     [github]          # ROTATOR_GITHUB_TOKEN, or app_id + ROTATOR_GITHUB_APP_PRIVATE_KEY
     api_url = "https://api.github.com"
     app_id = 12345    # optional
+    write_interval = "1s"   # GitHub asks for at least a second between writes
 
-    [store]           # default: SQLite file "rotator-webhook.sqlite3" in the working directory
+    [store]           # default: SQLite file "rotator-webhook.sqlite3" in the app's instance folder
     path = "/var/lib/openrouter-rotator/webhook.sqlite3"
     redis_url = "redis://127.0.0.1:6379/0"   # or ROTATOR_REDIS_URL (it may hold a password)
+    lease = "60s"     # a job a dead worker held is taken over this long after its last sign
 
     [rotations.openrouter]
     repository = "octo/app"
@@ -68,7 +70,10 @@ ENDPOINTS: dict[str, tuple[str, str]] = {
     "alerts": ("ROTATOR_ALERT_WEBHOOK_SECRET", "/alerts/usage"),
 }
 
-DEFAULT_STORE_PATH = "rotator-webhook.sqlite3"
+DEFAULT_STORE_NAME = "rotator-webhook.sqlite3"
+# Longer than any one job (a permission check, a dispatch, a run search and a reply, each with
+# a 10 s timeout) so that a live worker's job is never taken over; it renews its lease anyway.
+DEFAULT_LEASE = 60.0
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
@@ -106,8 +111,11 @@ class WebhookSettings:
     api_token: str | None = field(default=None, repr=False)
     alert_secret: str | None = field(default=None, repr=False)
     slack_alert_webhook_url: str | None = field(default=None, repr=False)
-    store_path: str = DEFAULT_STORE_PATH
+    github_write_interval: float = 1.0
+    # None: ``rotator-webhook.sqlite3`` in the Flask app's instance folder.
+    store_path: str | None = None
     redis_url: str | None = field(default=None, repr=False)
+    lease: float = DEFAULT_LEASE
 
     def rotations_for(self, repository: str) -> list[RotationConfig]:
         """Rotations whose workflow lives in ``repository`` (GitHub names are case-insensitive)."""
@@ -202,8 +210,8 @@ def parse_settings(doc: Mapping[str, Any], env: Mapping[str, str]) -> WebhookSet
             f"[{unknown[0]}]", None, "unknown table; known: webhook, github, store, rotations"
         )
     webhook = _table(doc, "webhook", {"endpoints"})
-    github = _table(doc, "github", {"api_url", "app_id"})
-    store = _table(doc, "store", {"path", "redis_url"})
+    github = _table(doc, "github", {"api_url", "app_id", "write_interval"})
+    store = _table(doc, "store", {"path", "redis_url", "lease"})
     rotations_doc = doc.get("rotations", {})
     if not isinstance(rotations_doc, Mapping) or not rotations_doc:
         raise ConfigError("[rotations]", None, "configure at least one [rotations.<name>] table")
@@ -263,9 +271,24 @@ def parse_settings(doc: Mapping[str, Any], env: Mapping[str, str]) -> WebhookSet
         api_token=secrets.get("api"),
         alert_secret=secrets.get("alerts"),
         slack_alert_webhook_url=_secret(env, "ROTATOR_SLACK_ALERT_WEBHOOK_URL"),
-        store_path=_string("store.path", store.get("path"), DEFAULT_STORE_PATH),
+        github_write_interval=_seconds(
+            "github.write_interval", github.get("write_interval"), 1.0, minimum=0.0
+        ),
+        store_path=(
+            None if store.get("path") is None else _string("store.path", store.get("path"), "")
+        ),
         redis_url=redis_url,
+        lease=_seconds("store.lease", store.get("lease"), DEFAULT_LEASE, minimum=1.0),
     )
+
+
+def _seconds(option: str, value: object, default: float, *, minimum: float) -> float:
+    if value is None:
+        return default
+    seconds = 0.0 if value in ("0", "0s") else _cooldown(option, value)
+    if seconds < minimum:
+        raise ConfigError(option, value, f"at least {minimum:g}s")
+    return seconds
 
 
 def load_settings(env: Mapping[str, str] | None = None) -> WebhookSettings:

@@ -6,25 +6,28 @@ organization sees every comment). The commenter's permission comes from GitHub's
 permission endpoint, which counts team and organization grants, and must reach the rotation's
 ``min_permission``.
 
-The permission check is a GitHub call, and GitHub may be slow: it runs in the background and
-the request waits for its verdict at most :data:`VERDICT_WAIT` seconds. Usually the answer then
-carries the real status (202, 403, 409); if GitHub is slow the answer is 202 and the verdict is
-still delivered where people read it: a reaction on the comment and a reply.
+Every authentic delivery is answered 2xx with the decision and its reason in the body, refusals
+included: GitHub counts any other status as a failed delivery. Deliveries are deduplicated on
+what GitHub signs, the comment id and the action, not on the unsigned ``X-GitHub-Delivery``
+(a copy of a delivery under a new id is the same comment); the claim outlives GitHub Enterprise
+Server's 7 days of redelivery.
+
+The permission check is a GitHub call, and GitHub may be slow: the request waits for it at most
+:data:`VERDICT_WAIT` seconds. If GitHub is slower, the request is queued with the check still
+to do (the worker does it before dispatching) and answered 202; the verdict then reaches the
+comment as a reaction and a reply.
 """
 
 from __future__ import annotations
 
 import json
-from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from typing import Any
 
 from flask import Blueprint, Response, request
 
 from .common import answer, parse_command, raw_body, rotations
-from .config import RotationConfig
-from .logs import log_event
-from .rotations import DispatchOutcome, Rotations, Verdict, clean_text
+from .rotations import REPLAY_TTL, Rotations, Verdict, clean_text
 from .signatures import verify_github
 
 __all__ = ["COMMAND", "bp", "parse_comment_command"]
@@ -95,17 +98,14 @@ def events() -> tuple[Response, int]:
             payload["comment"]["user"].get("type"),
         )
     except (ValueError, AttributeError, RecursionError):
-        return answer(
-            DOOR,
-            Verdict(400, "rejected", "malformed", "Not an issue_comment payload."),
-            delivery=delivery,
-        )
+        return _refused("malformed", "Not an issue_comment payload.", delivery=delivery)
 
     fields: dict[str, Any] = {
         "delivery": delivery,
         "actor": clean_text(login, 60),
         "repository": clean_text(repo, 140),
         "issue": number,
+        "comment": comment_id,
     }
     if is_bot:
         # Bots include this webhook's own replies; answering them could loop.
@@ -116,65 +116,104 @@ def events() -> tuple[Response, int]:
     candidates = state.settings.rotations_for(repo)
     if not candidates:
         # Not a repository of ours: stay silent there, but say so in the log.
-        verdict = Verdict(404, "rejected", "unknown_repository", "No rotation lives here.")
+        return _refused("unknown_repository", "No rotation lives here.", **fields)
+    replay_key = f"replay:{DOOR}:{comment_id}:{action}"
+    replay_token = state.claim(replay_key, REPLAY_TTL[DOOR])
+    if replay_token is None:
+        verdict = Verdict(200, "duplicate", "replay", "This comment was already received.")
         return answer(DOOR, verdict, **fields)
-    if delivery is None:
-        return answer(
-            DOOR,
-            Verdict(400, "rejected", "missing_delivery", "X-GitHub-Delivery is missing."),
-            **fields,
-        )
-    if not state.first_time(DOOR, delivery):
-        return answer(
-            DOOR,
-            Verdict(200, "duplicate", "replay", "This delivery was already received."),
-            **fields,
-        )
+    claims = ((replay_key, replay_token),)
 
     name, reason = parse_command(command, (r.name for r in candidates))
     rotation = next((r for r in candidates if r.name == name), None)
     comment = _Comment(state, repo, number, comment_id, login)
     if rotation is None:
         known = ", ".join(f"`{n}`" for n in sorted(r.name for r in candidates))
-        verdict = Verdict(
-            404,
-            "rejected",
-            "unknown_rotation",
+        message = (
             f"@{login} unknown rotation `{clean_text(name or '', 64)}`; "
-            f"rotations in this repository: {known}. Nothing was dispatched.",
+            f"rotations in this repository: {known}. Nothing was dispatched."
         )
-        state.background.submit(lambda: comment.refuse(verdict))
-        return answer(DOOR, verdict, **fields)
+        state.background.submit(lambda: comment.reply("-1", message))
+        return _refused("unknown_rotation", message, **fields)
     fields["rotation"] = rotation.name
-
-    verdict_future: Future[Verdict] = Future()
     full_reason = f"GitHub: @{login} on {repo}#{number}: {clean_text(reason) or 'no reason given'}"
+    reply = {
+        "to": "github",
+        "repo": repo,
+        "number": number,
+        "comment_id": comment_id,
+        "login": login,
+    }
 
-    def job() -> None:
-        try:
-            _decide(state, rotation, comment, full_reason, verdict_future, fields)
-        except BaseException as exc:
-            if not verdict_future.done():
-                verdict_future.set_exception(exc)
-            raise
-
-    state.background.submit(job, urgent=True)
+    check = state.background.submit(
+        lambda: state.github(rotation.repository).collaborator_permission(
+            rotation.repository, login
+        ),
+        urgent=True,
+    )
     try:
-        verdict = verdict_future.result(timeout=VERDICT_WAIT)
+        permission = str(check.result(timeout=VERDICT_WAIT))
     except FutureTimeout:
-        verdict = Verdict(
-            202,
-            "accepted",
-            "checking",
-            "Checking the commenter's permission; the outcome will be replied.",
+        # GitHub is slow: keep the request with the check still to do, and answer now.
+        verdict = state.request(
+            rotation, full_reason, reply=reply, claims=claims, fields=fields, check_login=login
         )
-    except Exception:  # noqa: BLE001 - the job logged it; the sender may redeliver
-        verdict = Verdict(503, "rejected", "internal_error", "Try again later.")
-    return answer(DOOR, verdict, **fields)
+        if verdict.status == 202:
+            verdict = Verdict(
+                202,
+                "accepted",
+                "checking",
+                "Checking the commenter's permission; the outcome will be replied.",
+                request_id=verdict.request_id,
+            )
+        return _decided(state, verdict, comment, claims, fields)
+    except Exception:  # noqa: BLE001 - any failure to check means "not allowed", reported
+        message = (
+            f"@{login} could not check your permission on {rotation.repository}; nothing was "
+            "dispatched. Try again later."
+        )
+        state.background.submit(lambda: comment.reply("confused", message))
+        state.release(replay_key, replay_token)  # a redelivery may succeed
+        return _refused("permission_check_failed", message, **fields)
+    fields["permission"] = clean_text(permission, 20)
+    if not rotation.permits(permission):
+        message = (
+            f"@{login} rotating `{rotation.name}` needs `{rotation.min_permission}` permission "
+            f"on {rotation.repository} (you have `{clean_text(permission, 20)}`). "
+            "Nothing was dispatched."
+        )
+        state.background.submit(lambda: comment.reply("-1", message))
+        return _refused("not_allowed", message, **fields)
+    verdict = state.request(rotation, full_reason, reply=reply, claims=claims, fields=fields)
+    return _decided(state, verdict, comment, claims, fields)
+
+
+def _refused(reason: str, message: str, **fields: Any) -> tuple[Response, int]:
+    # Authentic but refused: still a 2xx, or GitHub marks the delivery failed.
+    return answer(DOOR, Verdict(200, "rejected", reason, message), **fields)
+
+
+def _decided(
+    state: Rotations,
+    verdict: Verdict,
+    comment: _Comment,
+    claims: tuple[tuple[str, str], ...],
+    fields: dict[str, Any],
+) -> tuple[Response, int]:
+    if verdict.status == 202:
+        return answer(DOOR, verdict, verdict.body(request_id=verdict.request_id), **fields)
+    for key, token in claims:
+        # Refused before it was kept (cooldown, no store): a redelivery may act later.
+        state.release(key, token)
+    if verdict.status == 503:
+        return answer(DOOR, verdict, **fields)  # not kept: GitHub should count it failed
+    message = f"@{comment.login} {verdict.message}"
+    state.background.submit(lambda: comment.reply("-1", message))
+    return _refused(verdict.reason, message, **fields)
 
 
 class _Comment:
-    """Reactions and replies on the comment that carried the command."""
+    """Reactions and replies on the comment that carried the command (refusals made at once)."""
 
     def __init__(self, state: Rotations, repo: str, number: int, comment_id: int, login: str):
         self.state, self.repo, self.number, self.comment_id = state, repo, number, comment_id
@@ -185,66 +224,3 @@ class _Comment:
         # The reaction first: it is the cheap signal people notice, even if the reply fails.
         client.add_reaction(self.repo, self.comment_id, reaction)
         client.create_issue_comment(self.repo, self.number, text)
-
-    def refuse(self, verdict: Verdict) -> None:
-        self.reply("-1", verdict.message)
-
-    def report(self, outcome: DispatchOutcome) -> None:
-        self.reply("rocket" if outcome.ok else "confused", f"@{self.login} {outcome.sentence()}")
-
-
-def _decide(
-    state: Rotations,
-    rotation: RotationConfig,
-    comment: _Comment,
-    reason: str,
-    verdict_future: Future[Verdict],
-    fields: dict[str, Any],
-) -> None:
-    def decided(verdict: Verdict, **extra: Any) -> None:
-        # The request may have been answered "checking" already: this line is the decision.
-        log_event(
-            "webhook.comment",
-            door=DOOR,
-            status=verdict.status,
-            decision=verdict.decision,
-            reason=verdict.reason,
-            **extra,
-            **fields,
-        )
-        verdict_future.set_result(verdict)
-
-    try:
-        permission = state.github(rotation.repository).collaborator_permission(
-            rotation.repository, comment.login
-        )
-    except Exception:  # noqa: BLE001 - any failure to check means "not allowed", reported
-        verdict = Verdict(
-            502,
-            "rejected",
-            "permission_check_failed",
-            f"@{comment.login} could not check your permission on "
-            f"{rotation.repository}; nothing was dispatched. Try again later.",
-        )
-        decided(verdict)
-        state.background.submit(lambda: comment.reply("confused", verdict.message))
-        return
-    if not rotation.permits(permission):
-        verdict = Verdict(
-            403,
-            "rejected",
-            "not_allowed",
-            f"@{comment.login} rotating `{rotation.name}` needs "
-            f"`{rotation.min_permission}` permission on {rotation.repository} "
-            f"(you have `{clean_text(permission, 20)}`). Nothing was dispatched.",
-        )
-        decided(verdict, permission=clean_text(permission, 20))
-        state.background.submit(lambda: comment.refuse(verdict))
-        return
-    verdict = state.request(rotation, reason, report=comment.report, fields=fields)
-    decided(verdict, permission=permission)
-    if verdict.status == 409:
-        # Replies are paced writes: they go to the ordinary pool, so this urgent thread is
-        # free for the next request's permission check.
-        refusal = Verdict(409, "rejected", "cooldown", f"@{comment.login} {verdict.message}")
-        state.background.submit(lambda: comment.refuse(refusal))

@@ -23,6 +23,9 @@ _logger = logging.getLogger(LOGGER_NAME)
 def configure_logging() -> None:
     """Send the decision lines to stderr (gunicorn's error log) unless the host configured it."""
     _logger.setLevel(logging.INFO)
+    # httpx logs every request at INFO with its full URL; a Slack response_url or alert webhook
+    # URL is a credential, so those lines must not appear even when a host logs INFO.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     # A host that set up logging (a root handler, or one on this logger) keeps its own choice;
     # under gunicorn neither exists, and the lines would otherwise vanish below WARNING.
     if _logger.handlers or logging.getLogger().handlers:

@@ -1,12 +1,12 @@
-"""What every door shares once a request is authentic: replay claims, the cooldown, and the
-dispatch of the rotation workflow in the background.
+"""What every door shares once a request is authentic: replay claims, the cooldown, and handing
+the accepted request to the durable queue.
 
 The doors (``slack.py``, ``github_events.py``, ``api.py``, ``alerts.py``) authenticate and parse;
-:class:`Rotations` decides and dispatches. The HTTP answer never waits for GitHub's dispatch:
-:meth:`Rotations.request` claims the cooldown, hands the dispatch to a small thread pool and
-returns, and the door's ``report`` callback tells the requester the outcome later (Slack's
-``response_url``, a GitHub reply comment). A failed dispatch gives its cooldown claim back, so
-the requester can simply try again.
+:class:`Rotations` decides. The HTTP answer never waits for GitHub's dispatch:
+:meth:`Rotations.request` claims the cooldown, writes a :class:`~webhook.store.Job` to the store
+and returns 202 with the job's request id; a worker (:mod:`webhook.worker`) carries the job out
+and tells the requester the outcome (Slack's ``response_url``, a GitHub reply comment, the API's
+status URL). A store that cannot be written answers 503: nothing is accepted that is not kept.
 """
 
 from __future__ import annotations
@@ -23,11 +23,11 @@ from typing import Any, Protocol
 
 from .config import RotationConfig, WebhookSettings
 from .logs import log_event
-from .store import Store
+from .store import Job, Store
+from .worker import Worker, describe
 
 __all__ = [
     "Background",
-    "DispatchOutcome",
     "GitHubFactory",
     "GitHubPort",
     "Rotations",
@@ -38,8 +38,8 @@ __all__ = [
 
 # How long a replay claim is held, per door. Slack and alert requests are signed with a timestamp
 # valid for 5 minutes either side, so 11 minutes outlives any replayable copy. GitHub lets an
-# admin redeliver a delivery for 3 days, with the same X-GitHub-Delivery.
-REPLAY_TTL = {"slack": 11 * 60.0, "alerts": 11 * 60.0, "github": 4 * 86400.0, "api": 86400.0}
+# admin redeliver a delivery for 3 days on github.com and 7 days on GitHub Enterprise Server.
+REPLAY_TTL = {"slack": 11 * 60.0, "alerts": 11 * 60.0, "github": 8 * 86400.0, "api": 86400.0}
 
 MAX_REASON = 500
 
@@ -51,6 +51,10 @@ class GitHubPort(Protocol):
         self, repo: str, workflow: str, ref: str, inputs: dict[str, str]
     ) -> str | None: ...
 
+    def find_run(
+        self, repo: str, workflow: str, title_part: str, created_since: float
+    ) -> str | None: ...
+
     def collaborator_permission(self, repo: str, username: str) -> str: ...
 
     def create_issue_comment(self, repo: str, number: int, body: str) -> None: ...
@@ -58,24 +62,48 @@ class GitHubPort(Protocol):
     def add_reaction(self, repo: str, comment_id: int, content: str) -> None: ...
 
 
-# repository -> a client for it. A factory rather than one client: a GitHub App needs an
-# installation token per repository, and a fresh client per job keeps threads from sharing one.
+# repository -> a client for it.
 GitHubFactory = Callable[[str], GitHubPort]
+
+# An installation token lives an hour; a cached App client is replaced well before.
+APP_CLIENT_TTL = 45 * 60.0
 
 
 def default_github_factory(settings: WebhookSettings) -> GitHubFactory:
-    """Token or GitHub App clients from the engine, pointed at ``[github] api_url``."""
+    """Token or GitHub App clients from the engine, pointed at ``[github] api_url``.
+
+    One client per process (per repository with an App), shared by every job: its
+    ``write_interval`` then paces all of this process's writes, as GitHub asks ("at least one
+    second between writes"), rather than each job's.
+    """
     from openrouter_rotator.github import GitHubClient
 
     base_url = settings.github_api_url
     app_id, private_key = settings.github_app_id, settings.github_app_private_key
     # Short timeout and few retries: a person is waiting for the outcome, and a job that fails
     # is reported back, not hidden. (Dispatches are never retried by the client anyway.)
-    options: dict[str, Any] = {"timeout": 10, "retries": 2}
-    if app_id is not None and private_key is not None:
-        return lambda repo: GitHubClient.from_app(app_id, private_key, repo, base_url, **options)
-    token = settings.github_token or ""
-    return lambda repo: GitHubClient(token, base_url, **options)
+    options: dict[str, Any] = {
+        "timeout": 10,
+        "retries": 2,
+        "write_interval": settings.github_write_interval,
+    }
+    clients: dict[str, tuple[float, GitHubClient]] = {}
+    lock = threading.Lock()
+
+    def client(repo: str) -> GitHubPort:
+        key = repo.lower() if app_id is not None else ""
+        with lock:
+            cached = clients.get(key)
+            if cached is not None and time.monotonic() - cached[0] < APP_CLIENT_TTL:
+                return cached[1]
+            if app_id is not None and private_key is not None:
+                made = GitHubClient.from_app(app_id, private_key, repo, base_url, **options)
+            else:
+                made = GitHubClient(settings.github_token or "", base_url, **options)
+            clients[key] = (time.monotonic(), made)
+            return made
+
+    return client
 
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
@@ -95,27 +123,10 @@ class Verdict:
     decision: str  # accepted | rejected | duplicate | ignored
     reason: str  # machine-readable, for the log and the JSON answer
     message: str
+    request_id: str | None = None
 
     def body(self, **extra: Any) -> dict[str, Any]:
         return {"status": self.decision, "reason": self.reason, "message": self.message, **extra}
-
-
-@dataclass(frozen=True)
-class DispatchOutcome:
-    rotation: RotationConfig
-    ok: bool
-    run_url: str | None = None
-    actions_url: str | None = None
-    error: str | None = None
-
-    def sentence(self) -> str:
-        if not self.ok:
-            return (
-                f"Rotation `{self.rotation.name}` could not be dispatched: {self.error}. "
-                "Nothing was rotated; the cooldown was released, so you can try again."
-            )
-        where = self.run_url or self.actions_url
-        return f"Rotation `{self.rotation.name}` dispatched: {where}"
 
 
 class Background:
@@ -148,7 +159,7 @@ class Background:
             self._pending.discard(future)
         error = None if future.cancelled() else future.exception()
         if error is not None:
-            log_event("webhook.background", outcome="failed", error=_describe(error))
+            log_event("webhook.background", outcome="failed", error=describe(error))
 
     def wait(self, timeout: float = 10.0) -> bool:
         """Wait until every job submitted so far (and any they submitted) has finished."""
@@ -164,16 +175,6 @@ class Background:
             wait_futures(pending, timeout=remaining)
 
 
-def _actions_url(api_url: str, rotation: RotationConfig) -> str:
-    # Where people see the run when GitHub does not return its URL. api.github.com serves
-    # github.com; GitHub Enterprise Server serves its API under /api/v3 of the web host.
-    if api_url.rstrip("/") == "https://api.github.com":
-        web = "https://github.com"
-    else:
-        web = re.sub(r"/api/v3/?$", "", api_url.rstrip("/"))
-    return f"{web}/{rotation.repository}/actions/workflows/{rotation.workflow}"
-
-
 @dataclass
 class Rotations:
     settings: WebhookSettings
@@ -181,6 +182,7 @@ class Rotations:
     github: GitHubFactory
     background: Background
     clock: Callable[[], float] = time.time
+    worker: Worker | None = None
     _tokens: Callable[[], str] = field(default=lambda: secrets.token_hex(16))
 
     # -- claims ------------------------------------------------------------------------------
@@ -188,9 +190,9 @@ class Rotations:
         """Claim a replay key; False means this exact request was seen before."""
         return self.store.claim(f"replay:{door}:{ident}", REPLAY_TTL[door], self._tokens())
 
-    def claim(self, key: str, ttl: float) -> str | None:
+    def claim(self, key: str, ttl: float, token: str | None = None) -> str | None:
         """Claim ``key``; the token to release it with, or None if it is held."""
-        token = self._tokens()
+        token = token or self._tokens()
         return token if self.store.claim(key, ttl, token) else None
 
     def release(self, key: str, token: str) -> None:
@@ -200,100 +202,82 @@ class Rotations:
         return self.settings.rotations.get(name)
 
     # -- the decision ------------------------------------------------------------------------
+    def new_request_id(self) -> str:
+        # Searched for in run titles: long enough never to be a substring of another.
+        return "rq-" + secrets.token_hex(10)
+
     def request(
         self,
         rotation: RotationConfig,
         reason: str,
         *,
+        reply: dict[str, Any],
         emergency: bool = False,
-        report: Callable[[DispatchOutcome], None] | None = None,
-        release_on_failure: tuple[tuple[str, str], ...] = (),
+        claims: tuple[tuple[str, str], ...] = (),
         fields: dict[str, Any] | None = None,
+        check_login: str | None = None,
+        request_id: str | None = None,
     ) -> Verdict:
-        """Claim the cooldown and dispatch in the background, or refuse with 409."""
+        """Claim the cooldown and queue the dispatch, or refuse (409 cooldown, 503 no store).
+
+        ``claims`` are given back if the dispatch fails for certain; with ``check_login`` the
+        commenter's permission and the cooldown are left to the worker.
+        """
+        request_id = request_id or self.new_request_id()
         key = f"cooldown:{rotation.name}"
-        token = self.claim(key, rotation.cooldown) if rotation.cooldown > 0 else ""
-        if token is None:
-            minutes = max(1, round(rotation.cooldown / 60))
-            return Verdict(
-                409,
-                "rejected",
-                "cooldown",
-                f"Rotation `{rotation.name}` was requested less than {minutes} min ago "
-                "(cooldown); not dispatching again.",
-            )
-        claims = ((key, token), *release_on_failure) if token else release_on_failure
-        self.background.submit(
-            lambda: self._dispatch(rotation, reason, emergency, report, claims, fields or {})
+        if rotation.cooldown > 0 and check_login is None:
+            if not self.store.claim(key, rotation.cooldown, request_id):
+                minutes = max(1, round(rotation.cooldown / 60))
+                return Verdict(
+                    409,
+                    "rejected",
+                    "cooldown",
+                    f"Rotation `{rotation.name}` was requested less than {minutes} min ago "
+                    "(cooldown); not dispatching again.",
+                )
+            claims = ((key, request_id), *claims)
+        job = Job(
+            id=request_id,
+            rotation=rotation.name,
+            reason=clean_text(reason),
+            emergency=emergency,
+            reply=reply,
+            claims=claims,
+            check_login=check_login,
+            fields=fields or {},
+            created=self.clock(),
         )
+        refused = self.enqueue(job)
+        if refused is not None:
+            if rotation.cooldown > 0 and check_login is None:
+                self.store.release(key, request_id)
+            return refused
         return Verdict(
             202,
             "accepted",
-            "dispatching",
+            "queued",
             f"Rotation `{rotation.name}` accepted; dispatching the "
             f"`{rotation.workflow}` workflow in {rotation.repository}.",
+            request_id=request_id,
         )
 
-    def _dispatch(
-        self,
-        rotation: RotationConfig,
-        reason: str,
-        emergency: bool,
-        report: Callable[[DispatchOutcome], None] | None,
-        claims: tuple[tuple[str, str], ...],
-        fields: dict[str, Any],
-    ) -> None:
-        inputs = {
-            "force": "true",
-            "reason": clean_text(reason),
-            "emergency": "true" if emergency else "false",
-        }
-        started = time.monotonic()
+    def enqueue(self, job: Job) -> Verdict | None:
+        """Keep ``job`` durably and wake this process's worker; a 503 verdict if it could not."""
         try:
-            client = self.github(rotation.repository)
-            run_url = client.dispatch_workflow(
-                rotation.repository, rotation.workflow, rotation.ref, inputs
+            self.store.enqueue(job)
+        except Exception as exc:  # noqa: BLE001 - not kept means not accepted
+            log_event("webhook.queue", outcome="enqueue_failed", error=describe(exc))
+            return Verdict(
+                503, "rejected", "store_unavailable", "Cannot record the request now; try again."
             )
-            outcome = DispatchOutcome(
-                rotation,
-                True,
-                run_url=run_url,
-                actions_url=_actions_url(self.settings.github_api_url, rotation),
-            )
-        except Exception as exc:  # noqa: BLE001 - a background job must report, never vanish
-            for claim_key, claim_token in claims:
-                self.release(claim_key, claim_token)
-            outcome = DispatchOutcome(rotation, False, error=_describe(exc))
-        log_event(
-            "webhook.dispatch",
-            **{
-                **fields,
-                "rotation": rotation.name,
-                "repository": rotation.repository,
-                "workflow": rotation.workflow,
-                "outcome": "dispatched" if outcome.ok else "failed",
-                "emergency": emergency,
-                "run_url": outcome.run_url,
-                "error": outcome.error,
-                "seconds": round(time.monotonic() - started, 3),
-            },
-        )
-        if report is not None:
-            try:
-                report(outcome)
-            except Exception as exc:  # noqa: BLE001 - reporting is best effort, and logged
-                log_event(
-                    "webhook.report",
-                    **{**fields, "rotation": rotation.name, "outcome": "failed"},
-                    error=_describe(exc),
-                )
+        if self.worker is not None:
+            self.worker.wake()
+        return None
 
-
-def _describe(exc: BaseException) -> str:
-    # The engine's errors are written to be shown (no tokens, no headers, see errors.py); any
-    # other exception is named by type only, since its text could carry anything.
-    from openrouter_rotator.errors import RotatorError
-
-    if isinstance(exc, RotatorError):
-        return clean_text(str(exc), 300)
-    return type(exc).__name__
+    def wait(self, timeout: float = 10.0) -> bool:
+        """Tests: wait for background replies, then run every queued job that is free now."""
+        if not self.background.wait(timeout):
+            return False
+        if self.worker is not None:
+            self.worker.drain()
+        return self.background.wait(timeout)

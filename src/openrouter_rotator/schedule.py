@@ -94,6 +94,12 @@ def parse_timestamp(text: object, *, assume_utc: bool = True) -> datetime:
         if not assume_utc:
             raise ValueError("has no time zone")
         moment = moment.replace(tzinfo=timezone.utc)
+    try:
+        # 9999-12-31T23:00-05:00 is past datetime's last day once in UTC: refuse it here, not
+        # with an OverflowError wherever it is compared or converted later.
+        moment.astimezone(timezone.utc)
+    except OverflowError:
+        raise ValueError("is out of range") from None
     return moment
 
 
