@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
 import socket
 import subprocess
 import threading
@@ -295,54 +296,62 @@ class Catcher:
 # -- real servers ---------------------------------------------------------------------------
 
 
-def free_socket() -> socket.socket:
-    """A listening loopback socket on an ephemeral port, to hand to a server process."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(64)
-    return sock
+class RedisServer:
+    """A throwaway redis-server on a loopback port, with its files in ``home``; restartable on
+    the same port. Persistent (AOF, fsync every write) unless told otherwise."""
 
-
-def redis_server(tmp: Path) -> Iterator[str]:
-    """Run a throwaway redis-server on loopback; yields its URL."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        raise FileNotFoundError("redis-server")
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    process = subprocess.Popen(
-        [
+    def __init__(self, home: Path, *, persistent: bool = True) -> None:
+        binary = shutil.which("redis-server")
+        if binary is None:
+            raise FileNotFoundError("redis-server")
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        persistence = ["--appendonly", "yes", "--appendfsync", "always"] if persistent else []
+        self.command = [
             binary,
             "--port",
-            str(port),
+            str(self.port),
             "--bind",
             "127.0.0.1",
             "--save",
             "",
             "--appendonly",
             "no",
+            *persistence,
             "--dir",
-            str(tmp),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
+            str(home),
+        ]
+        self.start()
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            self.command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         deadline = time.monotonic() + 10
         while True:
             try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.2) as conn:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as conn:
                     conn.sendall(b"PING\r\n")
                     if conn.recv(16).startswith(b"+PONG"):
-                        break
+                        return
             except OSError:
                 pass
-            if time.monotonic() > deadline or process.poll() is not None:
+            if time.monotonic() > deadline or self.process.poll() is not None:
                 raise RuntimeError("redis-server did not start")
             time.sleep(0.05)
-        yield f"redis://127.0.0.1:{port}/0"
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+            self.process.wait(timeout=10)
+
+
+def redis_server(tmp: Path, *, persistent: bool = True) -> Iterator[str]:
+    """Run a throwaway redis-server on loopback; yields its URL."""
+    server = RedisServer(tmp, persistent=persistent)
+    try:
+        yield server.url
     finally:
-        process.terminate()
-        process.wait(timeout=10)
+        server.stop()
