@@ -1,4 +1,6 @@
-"""Gunicorn settings for the webhook: ``gunicorn -c python:webhook.gunicorn_conf 'webhook:create_app()'``.
+"""Gunicorn settings for the webhook::
+
+    gunicorn -c python:webhook.gunicorn_conf 'webhook:create_app()'
 
 Every setting can still be overridden on the command line (``--workers 4``) or with
 ``GUNICORN_CMD_ARGS``.
