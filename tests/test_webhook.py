@@ -123,8 +123,16 @@ def alert(client: FlaskClient, body: bytes, **kw: Any) -> Any:
     return client.post("/alerts/usage", data=body, headers=alert_headers(body, **kw))
 
 
-def api(client: FlaskClient, name: str = "openrouter", body: Any = None, **headers: str) -> Any:
+def api(
+    client: FlaskClient,
+    name: str = "openrouter",
+    body: Any = None,
+    headers_key: str | None = None,
+    **headers: str,
+) -> Any:
     payload = json.dumps({"reason": "scheduled drill"} if body is None else body)
+    if headers_key is not None:
+        headers["Idempotency-Key"] = headers_key
     return client.post(
         f"/rotations/{name}/rotate", data=payload, headers={**api_headers(), **headers}
     )
@@ -288,6 +296,142 @@ def test_failed_dispatch_is_reported_and_releases_the_cooldown(
     assert slack(client, slack_form("openrouter retry"), now=clock.now).status_code == 200
     settle(app)
     assert len(github.dispatches) == 1
+
+
+# -- accepted means done, once ------------------------------------------------------------------
+
+
+def status_of(client: FlaskClient, response: Any) -> dict[str, Any]:
+    result: dict[str, Any] = client.get(
+        response.get_json()["status_url"], headers=api_headers()
+    ).get_json()
+    return result
+
+
+def test_a_lost_answer_is_settled_by_finding_the_run_not_by_dispatching_again(
+    app: Flask, client: FlaskClient, github: FakeGitHub, catcher: Catcher, clock: Clock
+) -> None:
+    github.lose_answers = 1
+    body = slack_form(response_url=catcher.url("/r/lost"))
+    assert slack(client, body).status_code == 200
+    response = api(client, "emergency")
+    settle(app)
+    # Both dispatches landed; the Slack one's answer was lost: it waits for a lease to run out.
+    assert len(github.dispatches) == 2 and github.searches == []
+    assert app.extensions["openrouter_rotator"].store.backlog() == 1
+    assert catcher.messages == []
+    clock.now += 61
+    settle(app)
+    slack_id = github.dispatches[0]["inputs"]["request-id"]
+    assert github.searches == [slack_id]
+    assert len(github.dispatches) == 2  # found by its run title, not dispatched again
+    [(path, message)] = catcher.wait_for(1)
+    assert path == "/r/lost" and "dispatched: https://github.com/" in message["text"]
+    assert status_of(client, response)["status"] == "dispatched"
+
+
+def test_an_unknown_outcome_with_no_run_is_dispatched_again_once(
+    app: Flask, client: FlaskClient, github: FakeGitHub, clock: Clock
+) -> None:
+    github.fail_dispatch = GitHubStatusError("Server Error", status=502)
+    response = api(client)
+    settle(app)
+    assert status_of(client, response) == {"status": "accepted", "run_url": None, "error": None}
+    github.fail_dispatch = None
+    clock.now += 61
+    settle(app)
+    [dispatch] = github.dispatches
+    assert dispatch["inputs"]["request-id"] == response.get_json()["request_id"]
+    assert github.searches == [response.get_json()["request_id"]]
+    assert status_of(client, response)["status"] == "dispatched"
+
+
+def test_an_outcome_that_stays_unknown_is_reported_and_keeps_the_cooldown(
+    app: Flask, client: FlaskClient, github: FakeGitHub, clock: Clock, catcher: Catcher
+) -> None:
+    github.fail_dispatch = GitHubStatusError("Server Error", status=503)
+    assert slack(client, slack_form(response_url=catcher.url("/r/unknown"))).status_code == 200
+    for _ in range(6):
+        settle(app)
+        clock.now += 61
+    text = catcher.wait_for(1)[0][1]["text"]
+    assert "did not confirm the dispatch" in text and "cooldown is kept" in text
+    assert len(github.searches) == 4  # attempts 2 to 5 looked first
+    github.fail_dispatch = None
+    # Possibly dispatched: a second rotation would be worse than a late answer.
+    assert api(client).status_code == 409
+
+
+def test_a_definite_failure_frees_the_claims_and_is_told(
+    app: Flask, client: FlaskClient, github: FakeGitHub
+) -> None:
+    github.fail_dispatch = GitHubStatusError("Unexpected inputs provided", status=422)
+    response = api(client, headers_key="k-1")
+    settle(app)
+    status = status_of(client, response)
+    assert status["status"] == "failed" and "Unexpected inputs" in status["error"]
+    github.fail_dispatch = None
+    # The cooldown and the Idempotency-Key were given back: the same retry now acts.
+    again = api(client, headers_key="k-1")
+    assert again.status_code == 202
+    assert again.get_json()["request_id"] != response.get_json()["request_id"]
+    settle(app)
+    assert len(github.dispatches) == 1
+
+
+def test_an_idempotency_key_answers_with_the_first_request(
+    app: Flask, client: FlaskClient, github: FakeGitHub
+) -> None:
+    first = api(client, headers_key="retry-me")
+    second = api(client, headers_key="retry-me")
+    assert (first.status_code, second.status_code) == (202, 200)
+    assert second.get_json()["status"] == "duplicate"
+    assert second.get_json()["request_id"] == first.get_json()["request_id"]
+    assert second.get_json()["status_url"] == first.get_json()["status_url"]
+    settle(app)
+    assert len(github.dispatches) == 1
+
+
+def test_a_slack_timestamp_spelled_differently_is_the_same_request(
+    app: Flask, client: FlaskClient, github: FakeGitHub, clock: Clock
+) -> None:
+    body = slack_form()
+    headers = slack_headers(body, now=clock.now)
+    assert client.post("/slack/commands", data=body, headers=headers).status_code == 200
+    # The signature covers the number, so "0<ts>" verifies: it must still be a replay.
+    headers["X-Slack-Request-Timestamp"] = "0" + headers["X-Slack-Request-Timestamp"]
+    again = client.post("/slack/commands", data=body, headers=headers)
+    assert "already received" in again.get_json()["text"]
+    settle(app)
+    assert len(github.dispatches) == 1
+
+
+def test_slack_ssl_check_is_200_before_anything_else(
+    app: Flask, client: FlaskClient, github: FakeGitHub
+) -> None:
+    response = client.post(
+        "/slack/commands",
+        data=b"ssl_check=1&token=deprecated",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert response.status_code == 200
+    settle(app)
+    assert github.dispatches == []
+
+
+@pytest.mark.parametrize(
+    "at", ["9999-12-31T23:59:59-05:00", "0001-01-01T00:00:00+05:00", "9999-12-31T23:59:59-23:59"]
+)
+def test_an_alert_time_past_datetimes_limits_is_400(client: FlaskClient, at: str) -> None:
+    response = alert(client, alert_body(at=at))
+    assert (response.status_code, response.get_json()["reason"]) == (400, "malformed")
+
+
+def test_httpx_request_lines_never_log_a_slack_url() -> None:
+    import webhook.logs
+
+    webhook.logs.configure_logging()
+    assert not logging.getLogger("httpx").isEnabledFor(logging.INFO)
 
 
 # -- POST /github/events -----------------------------------------------------------------------

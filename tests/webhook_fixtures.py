@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from openrouter_rotator.alerts import build_alert_headers
+from openrouter_rotator.errors import GitHubTransportError
 from webhook.signatures import sign_github, sign_slack
 
 SLACK_SECRET = "slack-signing-secret-for-tests"
@@ -197,6 +198,7 @@ class FakeGitHub:
     dispatch_delay: float = 0.0
     permission_delay: float = 0.0
     fail_dispatch: Exception | None = None
+    lose_answers: int = 0  # dispatches that land but whose answer is lost
     dispatches: list[dict[str, Any]] = field(default_factory=list)
     comments: list[tuple[str, int, str]] = field(default_factory=list)
     reactions: list[tuple[str, int, str]] = field(default_factory=list)
@@ -217,6 +219,12 @@ class FakeGitHub:
             self.dispatches.append(
                 {"repo": repo, "workflow": workflow, "ref": ref, "inputs": inputs}
             )
+            if self.lose_answers > 0:
+                # The dispatch landed, but its answer never came back.
+                self.lose_answers -= 1
+                raise GitHubTransportError(
+                    "request timed out (ReadTimeout) after 1 attempt(s)", method="POST", path="/x"
+                )
         return self.run_url
 
     def find_run(
@@ -304,6 +312,7 @@ class RedisServer:
         binary = shutil.which("redis-server")
         if binary is None:
             raise FileNotFoundError("redis-server")
+        home.mkdir(parents=True, exist_ok=True)
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             self.port = probe.getsockname()[1]
