@@ -34,10 +34,12 @@ def uses_steps(workflow: dict[Any, Any]) -> list[dict[str, Any]]:
 
 def test_example_workflow_follows_the_spec() -> None:
     workflow = load("rotate-openrouter-key.yml")
-    (schedule,) = workflow["on"]["schedule"]
-    minute, hour, *rest = schedule["cron"].split()
-    assert hour == "*" and rest == ["*", "*", "*"], "hourly"
-    assert int(minute) % 2 == 1, "at an odd minute"
+    # Hourly at an odd minute: one line per UTC hour, so that the gate can tell the hours
+    # apart (tests/test_gate.py checks the lines and the gate together).
+    lines = [entry["cron"].split() for entry in workflow["on"]["schedule"]]
+    assert sorted(int(hour) for _, hour, *_ in lines) == list(range(24)), "hourly"
+    assert all(rest == ["*", "*", "*"] for _, _, *rest in lines)
+    assert all(int(minute) % 2 == 1 for minute, *_ in lines), "at an odd minute"
     inputs = workflow["on"]["workflow_dispatch"]["inputs"]
     assert {name: spec["type"] for name, spec in inputs.items()} == {
         "force": "boolean",

@@ -19,7 +19,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import Any, Protocol
 
 from . import carryover, schedule
@@ -35,6 +35,7 @@ from .errors import (
 from .github import GitHubClient, PublishPlan
 from .openrouter import CREATE_SKEW, OpenRouterClient
 from .state import (
+    SWEEP_DELAY,
     ActiveKey,
     CarryOver,
     InFlight,
@@ -49,12 +50,10 @@ from .state import (
     with_lease,
 )
 from .usage import UsageReport, alert_body, alert_rotation, send_alert
+from .wake import next_rotation_at, wake_hours
 
 log = logging.getLogger(__name__)
 
-# How long after a create with an unknown outcome its request could still land. Requests time
-# out long before this; the sweep waits for it so that it finds what there is to find.
-SWEEP_DELAY = timedelta(minutes=15)
 VERIFY_ATTEMPTS = 3  # a brand-new key can take a moment to be accepted everywhere
 VERIFY_WAIT = 2.0
 
@@ -178,14 +177,6 @@ def _plan(state: State, config: Config, now: datetime) -> Plan:
     if due_revokes:
         reason += f"; revoking {len(due_revokes)} retired key(s) whose time has come"
     return Plan(False, reason, cleanup, due_revokes)
-
-
-def next_rotation_at(state: State, config: Config) -> datetime | None:
-    sched = config.schedule
-    if not sched.auto_rotation or state.active is None:
-        return None
-    last = state.last_rotation.at if state.last_rotation else state.active.activated_at
-    return schedule.next_due(last, sched.interval_days, sched.rotate_at, sched.timezone)
 
 
 @dataclass
@@ -615,8 +606,22 @@ class Rotator:
 
     # -- helpers -----------------------------------------------------------------------------
     def _save(self, state: State) -> State:
+        # Every write carries the hours the scheduled workflow must wake up for (wake.py).
+        state = replace(state, wake=wake_hours(state, self.config, self.now()))
         self.store.save(state)
         return state
+
+    def _refresh_wake(self, state: State) -> None:
+        """A run with nothing to do writes nothing, except when the gate's hours moved: work
+        came within a day (about once a rotation interval), or the state predates the field.
+        Then one write of the state as it stands, re-read first so that a run that started
+        meanwhile is not overwritten."""
+        wake = wake_hours(state, self.config, self.now(), overdue=False)
+        if self.config.dry_run or state.wake == wake:
+            return
+        if self.store.load() != state:
+            return
+        self.store.save(replace(state, wake=wake))
 
     def _confirm_lease(self) -> None:
         """Variables have no compare-and-swap: read back, and step aside if another run won."""
@@ -682,6 +687,7 @@ class Rotator:
         return UsageReport.of(key.usage), False
 
     def _finish_quiet(self, state: State, plan: Plan, usage: UsageReport | None) -> RunResult:
+        self._refresh_wake(state)
         result = self._result(
             state, rotated=False, reason=plan.reason, usage=usage, dry_run=self.config.dry_run
         )

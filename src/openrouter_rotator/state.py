@@ -27,6 +27,9 @@ VERSION = 1
 # short enough that a killed run delays the next one by at most this (SPEC: at most one hour).
 LEASE_TTL = timedelta(minutes=15)
 MAX_VALUE_BYTES = 48 * 1024  # GitHub's limit for one variable
+# How long after a create with an unknown outcome its request could still land. Requests time
+# out long before this; the sweep waits for it so that it finds what there is to find.
+SWEEP_DELAY = timedelta(minutes=15)
 
 
 def parse_iso(text: Any, what: str) -> datetime | None:
@@ -132,6 +135,9 @@ class State:
     sweep_since: datetime | None = None
     verification: Verification | None = None
     carry_over: CarryOver | None = None
+    # The UTC hours of the next day whose scheduled tick must start a job (see wake.py); the
+    # example workflow's `if:` reads them. None: unknown (written by an older version).
+    wake: tuple[int, ...] | None = None
 
     @property
     def hold(self) -> bool:
@@ -166,6 +172,7 @@ class State:
             "sweep_since": iso(self.sweep_since),
             "verification": _dump(self.verification),
             "carry_over": _dump(self.carry_over),
+            "wake": wake_text(self.wake),
         }
         text = json.dumps(data, separators=(",", ":"), sort_keys=True)
         if len(text.encode()) > MAX_VALUE_BYTES:
@@ -204,9 +211,29 @@ class State:
                 sweep_since=parse_iso(data.get("sweep_since"), "sweep_since"),
                 verification=_load(Verification, data.get("verification")),
                 carry_over=_load(CarryOver, data.get("carry_over")),
+                wake=parse_wake(data.get("wake")),
             )
         except (TypeError, KeyError, StateError) as exc:
             raise StateError(f"{where} holds damaged state ({exc}); it was left as it is") from None
+
+
+def wake_text(hours: tuple[int, ...] | None) -> str | None:
+    """``|03|17|``: each hour between bars, so that the gate's ``contains(vars.X, '|03|')``
+    cannot match part of another hour, and ``"wake":"|`` shows a field the gate can read."""
+    if hours is None:
+        return None
+    return "|" + "".join(f"{hour:02d}|" for hour in hours)
+
+
+def parse_wake(text: Any) -> tuple[int, ...] | None:
+    # Only the gate reads this field; a value it cannot use is as good as none (the gate then
+    # starts every job, and the next write puts a good one back).
+    if not isinstance(text, str) or not text.startswith("|"):
+        return None
+    parts = [part for part in text.split("|") if part]
+    if not all(part.isdigit() and int(part) < 24 for part in parts):
+        return None
+    return tuple(sorted({int(part) for part in parts}))
 
 
 _TIME_FIELDS = {
