@@ -10,6 +10,7 @@ job after it when its own ``if:`` holds. GitHub bills each started job (rounded 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -138,11 +139,14 @@ def simulate(
     workflow: dict[str, Any] | None = None,
     overrides: dict[str, str] | None = None,
     dropped: frozenset[datetime] = frozenset(),
+    on_tick: Callable[[datetime], None] | None = None,
 ) -> Report:
     """Dispatch the workflow once at ``start`` (the first key), then ``days`` of hourly ticks;
-    GitHub drops the ticks at ``dropped`` (their moment, minute 17)."""
+    GitHub drops the ticks at ``dropped`` (their moment, minute 17); ``on_tick`` runs before
+    each tick (to spend on a key, say). The sandbox's OpenRouter follows the same clock."""
     workflow = workflow or load_workflow()
     clock = RunningClock(start)
+    box.openrouter.clock = clock
     first = _job(box, clock, workflow, overrides, contexts("workflow_dispatch", None))
     assert first is not None and first[0].rotated
     report = Report()
@@ -157,6 +161,8 @@ def simulate(
             tick += timedelta(hours=1)
             continue
         report.ticks += 1
+        if on_tick is not None:
+            on_tick(tick)
         variable = box.github.variable(STATE_REPO, VARIABLE)
         ctx = contexts("schedule", variable, schedule=crons[tick.hour])
         if gate(workflow, "rotate", ctx):

@@ -30,7 +30,7 @@ from openrouter_rotator.state import (
 from openrouter_rotator.wake import wake_hours
 
 from .billing import ROOT, contexts, cron_lines, gate, hour_of, load_workflow, simulate
-from .engine import STATE_REPO, VARIABLE, Clock, load_state, make_rotator
+from .engine import KEY_NAME, STATE_REPO, VARIABLE, Clock, load_state, make_rotator
 from .expressions import ExpressionError, evaluate
 
 UTC = timezone.utc
@@ -304,6 +304,32 @@ def test_a_dropped_tick_is_covered_by_the_next_one(sandbox: Sandbox) -> None:
     ((due, done),) = report.revocations
     assert done - due < timedelta(hours=2)  # by the 11 tick rather than the next day's
     assert len(report.jobs) == 32  # the 11 tick's job, in place of the dropped one
+
+
+def test_a_carried_over_limit_is_restored_within_the_hour_of_the_reset(
+    sandbox: Sandbox,
+) -> None:
+    """A monthly limit: the key rotated on 30 January is created with the limit minus what the
+    old key spent; the gate wakes the first tick of February, which gives it the full limit."""
+    start = datetime(2026, 1, 5, 14, 5, tzinfo=UTC)
+    overrides = {"limit": "100", "limit_reset": "monthly", "interval_days": "25"}
+
+    def spend(tick: datetime) -> None:
+        if tick == datetime(2026, 1, 6, 0, 17, tzinfo=UTC):
+            state = load_state(sandbox)
+            assert state is not None and state.active is not None
+            sandbox.openrouter.spend(state.active.hash, 30)
+
+    report = simulate(sandbox, start, days=30, overrides=overrides, on_tick=spend)
+    assert len(report.rotations) == 1
+    restored = datetime(2026, 2, 1, 0, 17, 40, tzinfo=UTC)  # the reset is at 00:00 UTC
+    assert restored in report.jobs
+    state = load_state(sandbox)
+    assert state is not None and state.active is not None
+    assert sandbox.openrouter.live_keys(KEY_NAME)[0].limit == 100
+    assert state.carry_over is None or state.carry_over.limit_now == 100
+    assert len(report.jobs) <= 62
+    print(f"\n30 days with a carried-over monthly limit: {len(report.jobs)} scheduled jobs")
 
 
 def test_the_readme_workflow_has_the_same_schedule_and_gate() -> None:

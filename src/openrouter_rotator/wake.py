@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from . import schedule
+from . import carryover, schedule
 from .config import Config
 from .state import SWEEP_DELAY, State
 
@@ -53,10 +53,10 @@ def due_times(state: State, config: Config, now: datetime) -> list[datetime]:
         times.append(state.lease.expires_at)
     if state.sweep_since is not None:
         times.append(state.sweep_since + SWEEP_DELAY)
-    if state.carry_over is not None and state.carry_over.resets_at is not None:
+    restore = carryover.restores_at(state.carry_over)
+    if restore is not None and restore > now:
         # The first run after the limit's window resets gives the active key its full limit.
-        if state.carry_over.resets_at > now:
-            times.append(state.carry_over.resets_at)
+        times.append(restore)
     return times
 
 
