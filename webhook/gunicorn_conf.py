@@ -5,16 +5,17 @@
 Every setting can still be overridden on the command line (``--workers 4``) or with
 ``GUNICORN_CMD_ARGS``.
 
-Why ``gthread`` and not gunicorn's default ``sync`` worker: a sync worker serves one connection
-at a time, from accept to the last byte, so a client that connects and sends nothing, or
-trickles its request a byte at a time, holds the whole worker; a handful of such connections
-take every worker and Slack's 3-second deadline is missed for everyone. A ``gthread`` worker
-parks a connection in its poller until the request starts arriving (an idle client costs a
-socket, not a thread; gunicorn gives a thread 5 s to get data before parking the connection
-again) and serves requests from a pool of ``threads``, so one slow client holds one thread of
-``workers x threads``. ``timeout`` is the heartbeat after which the master replaces a stuck
-worker. Behind a buffering proxy (nginx, a cloud load balancer) trickling clients never reach
-gunicorn at all; in front of the Internet directly, raise ``threads``.
+Why ``gevent`` and not gunicorn's default ``sync`` worker, nor ``gthread``: a sync worker serves
+one connection at a time, from accept to the last byte, so a client that connects and sends
+nothing, or trickles its request a byte at a time, holds the whole worker; two such connections
+take both workers and Slack's 3-second deadline is missed for everyone. ``gthread`` only moves
+the problem to its thread pool: a new connection waits up to 5 s in a thread for its first
+byte, and a trickling request holds its thread for as long as it trickles (64 idle connections
+and 4 tricklers stalled 2 x 8 threads for over 10 s in our test). A ``gevent`` worker serves
+each connection in a greenlet: a slow client costs a socket and a little memory, up to
+``worker_connections`` per worker, and every other request is served meanwhile. The webhook's
+own work is I/O (SQLite or Redis, GitHub, Slack), which gevent's patched sockets interleave.
+``timeout`` is the heartbeat after which the master replaces a stuck worker.
 """
 
 from __future__ import annotations
@@ -24,9 +25,8 @@ import os
 wsgi_app = "webhook:create_app()"
 bind = os.environ.get("ROTATOR_WEBHOOK_BIND", "127.0.0.1:8000")
 workers = 2
-worker_class = "gthread"
-threads = 8
-# gthread keeps idle kept-alive connections in its poller, not in a thread: allow many.
+worker_class = "gevent"
+# Connections (slow ones included) each worker holds at once.
 worker_connections = 1000
 keepalive = 5
 timeout = 30

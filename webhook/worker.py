@@ -113,6 +113,13 @@ class Worker:
         self._wake.set()
 
     def stop(self, timeout: float | None = None) -> None:
+        if not self._stop.is_set():
+            try:
+                backlog: int | None = self.store.backlog()
+            except Exception:  # noqa: BLE001 - the line matters more than the count
+                backlog = None
+            # Said once, so that an operator sees what a restart will pick up.
+            log_event("webhook.queue", outcome="stopping", backlog_left_in_store=backlog)
         self._stop.set()
         self._wake.set()
         thread = self._thread
