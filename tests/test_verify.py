@@ -66,7 +66,8 @@ def test_a_stale_secret_holds_every_revocation_until_a_verification_passes(
     sandbox.reset_requests()
     quiet = make_rotator(sandbox, clock, revoke_after="6h").run()
     assert quiet.revoked == () and sandbox.openrouter.works(stale)
-    assert [r for r in sandbox.requests() if r.method != "GET"] == []  # nothing to do: no write
+    # Nothing to do: no OpenRouter change (at most the gate's hours are rewritten once).
+    assert [r for r in sandbox.requests() if r.method != "GET" and r.path.startswith("/api")] == []
 
     # Fixed: the job now reads the active key; the hold is lifted and the next run revokes.
     assert check(sandbox, clock, secret_now(sandbox)).to_json()["hold"] is False
@@ -157,3 +158,20 @@ def test_a_bad_key_env_is_a_usage_error(sandbox: Sandbox, value: str) -> None:
     assert done.returncode == 2
     assert done.stderr.strip().startswith(f"openrouter-rotator: error: invalid --key-env {value!r}")
     assert sandbox.requests() == []
+
+
+def test_a_verify_without_the_schedule_inputs_keeps_the_gates_hours(sandbox: Sandbox) -> None:
+    """The verify job may not be given rotate-at and the interval: the hours the rotation wrote
+    for the gate stay, or the gate would skip the tick of a due rotation."""
+    from datetime import datetime, timezone
+
+    clock = Clock(datetime(2026, 5, 4, 9, 0, tzinfo=timezone.utc))
+    make_rotator(sandbox, clock, interval_days="1", rotate_at="15:00").run()
+    clock.advance(days=1)  # the rotation is due at 15:00 today: the daily run lists its hour
+    make_rotator(sandbox, clock, interval_days="1", rotate_at="15:00").run()
+    before = load_state(sandbox)
+    assert before is not None and before.wake is not None and 15 in before.wake
+    assert check(sandbox, clock, secret_now(sandbox)).verified  # default rotate-at 00:00
+    after = load_state(sandbox)
+    assert after is not None and after.wake is not None
+    assert set(before.wake) <= set(after.wake)

@@ -296,13 +296,25 @@ class Rotator:
                 f"another run holds the lease until {iso(lease.expires_at)}; run this again "
                 "after it"
             )
-        self._save(with_lease(state, self.holder, now))
+        self._save_keeping_wake(with_lease(state, self.holder, now), state.wake)
         try:
             self._confirm_lease()
-            return self._save(replace(change(state), lease=None))
+            return self._save_keeping_wake(replace(change(state), lease=None), state.wake)
         except BaseException:
             self._release_lease_quietly()
             raise
+
+    def _save_keeping_wake(self, state: State, before: tuple[int, ...] | None) -> State:
+        """A write by ``verify``, whose job may not be given the rotation's schedule inputs:
+        the gate's hours it computes are added to those the rotation wrote, never put in
+        their place (an hour too many costs a job; one too few misses the work)."""
+        if before is None:  # the gate starts every job until a rotation writes the hours
+            self.store.save(replace(state, wake=None))
+            return replace(state, wake=None)
+        hours = set(before) | set(wake_hours(state, self.config, self.now()))
+        state = replace(state, wake=tuple(sorted(hours)))
+        self.store.save(state)
+        return state
 
     # -- the steps ---------------------------------------------------------------------------
     def _mutate(
