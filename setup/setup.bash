@@ -52,7 +52,8 @@ if [ ! -f "$venv/.ready" ]; then
   else
     rm -rf "$venv"
     "$python" -m venv "$venv"
-    "$(venv_bin)/python" -m pip "${pip_options[@]}"
+    "$(venv_bin)/python" -m pip "${pip_options[@]}" \
+      || die "pip could not install the locked dependencies (its message is above): see the setup step in docs/troubleshooting.md"
   fi
   # This checkout's own code, without building or installing it: a .pth line puts its src/ on
   # the venv's path (the action path stays in place for the whole job).

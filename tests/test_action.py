@@ -509,6 +509,7 @@ def test_setup_refuses_a_package_whose_hash_is_not_in_the_lock(tmp_path: Path) -
     )
     assert done.returncode != 0
     assert "hash" in done.stderr.lower() and "idna" in done.stderr.lower(), done.stderr
+    assert "::error title=openrouter-rotator setup::pip could not install" in done.stdout
     assert output.read_text() == ""
     assert not list(runner_temp.glob("*/.ready"))
 
