@@ -93,6 +93,8 @@ CLASSES = (
     "state GET",
     "state PATCH",
     "state POST",
+    "lock POST",
+    "lock DELETE",
     "other",
 )
 
@@ -131,9 +133,13 @@ def classify(requests: Iterable[RecordedRequest]) -> list[tuple[str, RecordedReq
         elif method == "GET" and path.startswith("/github/orgs/") and "/secrets/" in path:
             name = "GH org GET"
         elif _VARIABLE.search(path):
-            name = {"GET": "state GET", "PATCH": "state PATCH", "POST": "state POST"}.get(
-                method, "other"
-            )
+            lock = "_LOCK_" in path or (method == "POST" and b"_LOCK_" in r.body)
+            name = {
+                "GET": "state GET",
+                "PATCH": "state PATCH",
+                "POST": "lock POST" if lock else "state POST",
+                "DELETE": "lock DELETE",
+            }.get(method, "other")
         elif method == "GET" and re.fullmatch(r"/github/repos/[^/]+/[^/]+", path):
             name = "GH repo lookup"
         elif method == "GET" and re.fullmatch(r"/github/repos/[^/]+/[^/]+/environments/.+", path):
@@ -169,16 +175,16 @@ def minimum_budget(targets: Sequence[str], revoked: int, *, state_exists: bool =
     organization target whose visibility must be read + 1 lookup per selected repository name
     + the state reads and writes + 1 delete per revoked key.
 
-    State: 1 read, then the writes the SPEC's step order puts between the steps: intent (with
-    the lease), the new key's hash, "publishing" (from here the key may sit in a target, so a
-    crash must keep it), the commit (active + retiring), and, when a key was revoked, the
-    record of the revocation (which also releases the lease). Without a revocation the commit
-    write can release the lease itself.
+    State and lock (issue 11: at most 4 writes, 1 read): 1 read of the state; the lock (POST,
+    the atomic test-and-set); the deletion of the previous session's lock; the new key's hash
+    as "publishing" (from here the key may sit in a target, so a crash must keep it); the
+    commit with the revocation results. A killed run's key is found by its mark, not by an
+    intent record.
     """
     parsed = [parse_target(t) for t in targets]
     org_reads = sum(1 for t in parsed if t.kind == "org" and t.visibility is None)
     lookups = sum(len(t.repositories) for t in parsed)
-    writes = 4 + (1 if revoked else 0)
+    writes = 2
     by_class = {
         "OR create": 1,
         "OR verify": 1,
@@ -189,13 +195,15 @@ def minimum_budget(targets: Sequence[str], revoked: int, *, state_exists: bool =
         "GH repo lookup": lookups,
         "state GET": 1,
         "state PATCH" if state_exists else "state POST": writes,
+        "lock POST": 1,
+        "lock DELETE": 1 if state_exists else 0,
     }
     justified = {
         "OR check": (1, "issue 4: the management key is checked once at start"),
-        "state GET": (
+        "OR list": (
             1,
-            "lease read-back: Actions variables have no compare-and-swap, so a run reads its "
-            "lease back before it creates a key (SPEC: two runs must not rotate at once)",
+            "issue 11: the sweep lists the keys to revoke any of this rotation's own keys (by "
+            "their mark) that a killed run left untracked",
         ),
     }
     return Budget({k: v for k, v in by_class.items() if v}, justified)

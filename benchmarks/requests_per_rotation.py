@@ -191,8 +191,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(
         "\nminimum = 1 create + 1 verify + 1 public key per distinct scope + 1 PUT per target"
         " + 1 GET per org target without visibility= + 1 lookup per selected repository name"
-        " + 1 state read + state writes (intent, hash, publishing, commit, and the revocation"
-        " record when a key is deleted) + 1 delete per revoked key"
+        " + 1 state read + 4 state/lock writes (take the lock, delete the previous session's"
+        " lock, record the new key as publishing, commit with the revocation results)"
+        " + 1 delete per revoked key"
     )
     print("justified extras (counted in min+justified):")
     for name, (n, why) in minimum_budget(["repo:o/r"], 1).justified.items():
@@ -200,7 +201,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(
         "baseline = PyGithub defaults: get_repo (GET) + create_secret (GET public key + PUT) per"
         " target, get_environment for environments, get_repo per selected repository; 1 state"
-        " GET + 1 PATCH; create + delete on OpenRouter; no check, verify, lease or journal"
+        " GET + 1 PATCH; create + delete on OpenRouter; no check, verify, lock or journal"
     )
     if args.json:
         json.dump(results, sys.stdout, indent=2)

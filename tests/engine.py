@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import replace
+import json
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -96,7 +96,12 @@ def assert_converged(box: Sandbox, now: datetime, targets: list[str] = TARGETS) 
     state = load_state(box)
     assert state is not None and state.active is not None
     assert state.in_flight is None, state.in_flight
-    assert state.lease is None
+    assert all(name.startswith(f"{VARIABLE}_LOCK_") for name in state.locks), state.locks
+    # Every lock variable is one the next session deletes: listed in the state, or a slot of the
+    # generation the next session contends for (a killed run's, walked past and then listed).
+    current = f"{VARIABLE}_LOCK_{state.generation}"
+    left = {n for n in lock_variables(box) if n not in state.locks}
+    assert all(n == current or n.startswith(current + "_") for n in left), left
     for target, value in target_values(box, targets).items():
         assert value is not None, target
         assert digest(value) == state.active.hash, f"{target} does not hold the active key"
@@ -111,9 +116,31 @@ def assert_converged(box: Sandbox, now: datetime, targets: list[str] = TARGETS) 
     return state
 
 
+def lock_variables(box: Sandbox) -> dict[str, dict[str, Any]]:
+    """The lock variables in the state repository, by name, with their records."""
+    repo = box.github.repos[STATE_REPO.lower()]
+    with box.github._lock:
+        found = {n: v.value for n, v in repo.variables.items() if n.startswith(f"{VARIABLE}_LOCK_")}
+    return {name: json.loads(value) for name, value in found.items()}
+
+
+def lock_held(box: Sandbox, now: datetime) -> bool:
+    return any(iso_parse(r["expires_at"]) > now for r in lock_variables(box).values())
+
+
 def expire_lease(box: Sandbox, clock: Clock) -> None:
-    """What the passing of the lease's time does (a failing run may be unable to release it)."""
+    """What the passing of the lock's time does (a killed run cannot release it)."""
+    for name, record in lock_variables(box).items():
+        record["expires_at"] = (clock() - timedelta(seconds=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        box.github.set_variable(STATE_REPO, name, json.dumps(record))
+
+
+def iso_parse(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def next_lock_free(box: Sandbox) -> bool:
+    """No session holds the state now: the lock the next run contends for does not exist."""
     state = load_state(box)
-    if state is not None and state.lease is not None:
-        expired = replace(state.lease, expires_at=clock() - timedelta(seconds=1))
-        box.github.set_variable(STATE_REPO, VARIABLE, replace(state, lease=expired).to_json())
+    current = f"{VARIABLE}_LOCK_{state.generation if state else 0}"
+    return not any(n == current or n.startswith(current + "_") for n in lock_variables(box))

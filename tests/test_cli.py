@@ -192,7 +192,7 @@ SUBPROCESS_FAULTS = [
         "persistent 5xx on the commit",
         r"/actions/variables/OPENROUTER_API_KEY_ROTATION$",
         "PATCH",
-        {"status": 500, "times": None, "nth": 4},
+        {"status": 500, "times": None, "nth": 2},
         1,
     ),
 ]

@@ -107,7 +107,7 @@ def test_provisioning_key_alias() -> None:
         (["--expires-after", "soon"], {}, "--expires-after", "duration"),
         (["--expires-after", "1h"], {}, "--expires-after", "at least 32d"),
         (["--expires-after", "20d", "--interval-days", "30"], {}, "--expires-after", "expire"),
-        (["--interval-days", "0"], {}, "--interval-days", "1 or more"),
+        (["--interval-days", "0"], {}, "--interval-days", "1 to 3650"),
         (["--interval-days", "1.5"], {}, "--interval-days", "whole number"),
         (["--rotate-at", "25:00"], {}, "rotate-at", "HH:MM"),
         (["--timezone", "Mars/Olympus"], {}, "timezone", ""),

@@ -3,13 +3,15 @@
 The sandbox holds a chosen request (before the server acts on it, or after it acted but before
 the answer leaves), the CLI process is killed while it waits, and then:
 - every target still holds a key that works;
-- a run straight away respects the dead run's lease and changes nothing;
-- once the lease has expired, one clean run leaves every target on the active key, and the only
+- a run straight away that would finish the dead run's work respects its lock, changes nothing
+  and exits 0;
+- once the lock has expired, one clean run leaves every target on the active key, and the only
   live keys with the rotation's name are the active one and those inside their revoke window.
 """
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timezone
 
 import pytest
@@ -25,25 +27,32 @@ from .engine import (
     assert_targets_work,
     expire_lease,
     load_state,
+    lock_held,
     make_rotator,
 )
 
 VAR = rf"/actions/variables/{VARIABLE}$"
+LOCKS = r"/actions/variables$"  # the first run made the state variable: a POST is the lock
+OLD_LOCK = rf"/actions/variables/{VARIABLE}_LOCK_\d+$"
 
 # (step boundary, path, method, nth, when): "before" = the request never took effect,
 # "after" = it took effect and the answer was lost with the process.
 CRASH_POINTS = [
-    ("before the intent is recorded", VAR, "PATCH", 1, "before"),
-    ("after the intent is recorded", VAR, "PATCH", 1, "after"),
+    ("before the lock is taken", LOCKS, "POST", 1, "before"),
+    ("after the lock is taken", LOCKS, "POST", 1, "after"),
+    ("after the previous lock is deleted", OLD_LOCK, "DELETE", 1, "after"),
+    ("during the sweep", r"/api/v1/keys$", "GET", 1, "before"),
+    ("before the key is created", r"/api/v1/keys$", "POST", 1, "before"),
     ("after the key is created, answer lost", r"/api/v1/keys$", "POST", 1, "after"),
-    ("after the hash is recorded", VAR, "PATCH", 2, "after"),
+    ("before the hash is recorded", VAR, "PATCH", 1, "before"),
+    ("after the hash is recorded", VAR, "PATCH", 1, "after"),
     ("during verification", r"/api/v1/key$", "GET", 2, "before"),
-    ("after publishing is recorded", VAR, "PATCH", 3, "after"),
     ("after the first target is written", r"/secrets/OPENROUTER_API_KEY$", "PUT", 1, "after"),
     ("after the second target is written", r"/secrets/OPENROUTER_API_KEY$", "PUT", 2, "after"),
     ("after the last target is written", r"/secrets/OPENROUTER_API_KEY$", "PUT", 3, "after"),
-    ("after the commit is recorded", VAR, "PATCH", 4, "after"),
     ("after the old key is deleted", r"/api/v1/keys/[0-9a-f]{64}$", "DELETE", 1, "after"),
+    ("before the commit is recorded", VAR, "PATCH", 2, "before"),
+    ("after the commit is recorded", VAR, "PATCH", 2, "after"),
 ]
 
 
@@ -71,11 +80,13 @@ def test_killed_at_each_step_boundary(
 
     assert_targets_work(sandbox)
     state = load_state(sandbox)
-    assert state is not None
-    if state.lease is not None:
-        blocked = run_cli(sandbox, "rotate", "--revoke-after", "0")
+    if state is not None and state.in_flight is not None:
+        # The next run must finish what the dead run left, but the dead run's lock holds it off.
+        assert lock_held(sandbox, datetime.now(timezone.utc))
+        blocked = run_cli(sandbox, "rotate", "--revoke-after", "0", "--json")
         assert blocked.returncode == 0, blocked.stderr
-        assert "lease" in blocked.stdout
+        assert json.loads(blocked.stdout)["rotated"] is False
+        assert "another run holds the lock" in blocked.stdout
         assert_targets_work(sandbox)
 
     expire_lease(sandbox, Clock())

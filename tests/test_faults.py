@@ -23,6 +23,8 @@ from .engine import (
 
 VAR = rf"/actions/variables/{VARIABLE}$"
 KEY = r"/api/v1/keys/[0-9a-f]{64}$"
+LOCKS = r"/actions/variables$"  # the state variable exists: a POST is the lock
+OLD_LOCK = rf"/actions/variables/{VARIABLE}_LOCK_\d+$"
 
 # (name, path pattern, method, nth matching request of the forced run)
 CALLS = [
@@ -30,16 +32,15 @@ CALLS = [
     ("management key check", r"/api/v1/key$", "GET", 1),
     ("public key (pre-flight)", r"/public-key$", "GET", 1),
     ("organization secret read", r"/orgs/octo-org/actions/secrets/OPENROUTER_API_KEY$", "GET", 1),
-    ("lease and intent write", VAR, "PATCH", 1),
-    ("lease read-back", VAR, "GET", 2),
+    ("lock take", LOCKS, "POST", 1),
+    ("previous lock delete", OLD_LOCK, "DELETE", 1),
+    ("sweep listing", r"/api/v1/keys$", "GET", 1),
     ("create", r"/api/v1/keys$", "POST", 1),
-    ("hash write", VAR, "PATCH", 2),
+    ("hash write", VAR, "PATCH", 1),
     ("verify", r"/api/v1/key$", "GET", 2),
-    ("publishing write", VAR, "PATCH", 3),
     ("secret PUT", r"/secrets/OPENROUTER_API_KEY$", "PUT", 2),
-    ("commit write", VAR, "PATCH", 4),
     ("revoke", KEY, "DELETE", 1),
-    ("lease release", VAR, "PATCH", 5),
+    ("commit write", VAR, "PATCH", 2),
 ]
 
 FAULTS = {
@@ -72,7 +73,7 @@ def test_fault_on_each_call(
     except RotatorError:
         ok = False
     assert_targets_work(sandbox)
-    if fault != "5xx persistent" and call != "lease release":
+    if fault != "5xx persistent":
         assert ok, f"a transient {fault} on the {call} should be absorbed by a retry"
     sandbox.clear_faults()
 

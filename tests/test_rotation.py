@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import json
+import threading
 import time
 from datetime import timedelta
 
 import pytest
 
 from openrouter_rotator.errors import ConfigError, GitHubError, RotatorError
+from openrouter_rotator.lock import lock_name
 from openrouter_rotator.rotation import RotationFailed
 from openrouter_rotator.sandbox import Sandbox
-from openrouter_rotator.state import Lease
+from openrouter_rotator.state import iso
 
 from .engine import (
     KEY_NAME,
@@ -20,6 +23,7 @@ from .engine import (
     Clock,
     assert_converged,
     assert_targets_work,
+    digest,
     load_state,
     make_rotator,
 )
@@ -59,10 +63,11 @@ def test_a_run_that_is_not_due_writes_nothing(sandbox: Sandbox) -> None:
     result = make_rotator(sandbox, clock).run()
     assert not result.rotated and result.reason == "not due"
     assert writes(sandbox) == []
-    # the state read and the usage read, nothing more
+    # the state read and the key listing (the active key's usage, and any untracked key of
+    # this rotation a killed run left), nothing more
     assert [f"{r.method} {r.path}" for r in sandbox.requests()] == [
         f"GET /github/repos/{STATE_REPO}/actions/variables/{VARIABLE}",
-        f"GET /api/v1/keys/{result.key_hash}",
+        "GET /api/v1/keys",
     ]
     assert result.usage is not None
 
@@ -138,24 +143,93 @@ def test_dry_run_changes_nothing(sandbox: Sandbox) -> None:
     assert load_state(sandbox) is None and sandbox.openrouter.live_keys() == []
 
 
-def test_a_second_run_respects_the_lease(sandbox: Sandbox) -> None:
+def test_a_second_run_respects_the_lock(sandbox: Sandbox) -> None:
     clock = Clock()
     make_rotator(sandbox, clock).run()
     state = load_state(sandbox)
     assert state is not None
-    from dataclasses import replace
-
+    holder = lock_name(VARIABLE, state.generation)
     sandbox.github.set_variable(
         STATE_REPO,
-        VARIABLE,
-        replace(state, lease=Lease("someone-else", clock() + timedelta(minutes=10))).to_json(),
+        holder,
+        json.dumps(
+            {
+                "schema": "openrouter-rotator/lock",
+                "holder": "someone-else",
+                "expires_at": iso(clock() + timedelta(minutes=10)),
+                "run_url": None,
+            }
+        ),
     )
     sandbox.reset_requests()
     result = make_rotator(sandbox, clock, force=True).run()
-    assert not result.rotated and "lease" in result.reason
-    assert writes(sandbox) == []
-    clock.advance(minutes=11)  # a lease expires, so a killed run never blocks later ones
+    assert not result.rotated and "another run holds the lock" in result.reason
+    assert writes(sandbox) == [f"POST /github/repos/{STATE_REPO}/actions/variables"]  # the 409
+    clock.advance(minutes=11)  # a lock expires, so a killed run never blocks later ones
     assert make_rotator(sandbox, clock, force=True).run().rotated
+    state = assert_converged(sandbox, clock())
+    assert state.locks == (holder, f"{holder}_2")  # the expired slot goes with the next session
+
+
+def test_a_run_that_read_the_state_before_another_session_ended_never_acts_on_it(
+    sandbox: Sandbox,
+) -> None:
+    """The race of issue 11: B reads the state, A rotates and ends its session, then B takes
+    the lock. B contends for the generation it read, whose lock A left in place: B stops."""
+    clock = Clock()
+    make_rotator(sandbox, clock).run()
+    b = make_rotator(sandbox, clock, force=True)
+    stale = b.store.load()
+    assert stale is not None
+    a = make_rotator(sandbox, clock, force=True).run()
+    assert a.rotated
+    b.store.load = lambda: stale  # type: ignore[method-assign]  # B's read came first
+    result = b.run()
+    assert not result.rotated and "another run holds the lock" in result.reason
+    state = assert_converged(sandbox, clock())
+    assert state.active is not None and state.active.hash == a.key_hash
+
+
+def test_concurrent_forced_runs_rotate_once_and_leave_no_untracked_key(
+    sandbox: Sandbox,
+) -> None:
+    clock = Clock()
+    make_rotator(sandbox, clock).run()
+    sandbox.latency = 0.01  # let the two runs interleave request by request
+    results: list[object] = []
+
+    def run() -> None:
+        results.append(make_rotator(sandbox, clock, force=True).run())
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    rotated = [r for r in results if getattr(r, "rotated", False)]
+    assert len(results) == 2 and len(rotated) == 1
+    loser = next(r for r in results if r not in rotated)
+    assert "another run holds the lock" in getattr(loser, "reason", "")
+    state = assert_converged(sandbox, clock())
+    live = {k.hash for k in sandbox.openrouter.live_keys(KEY_NAME)}
+    assert live <= state.known_hashes()
+
+
+def test_a_key_left_by_a_killed_run_is_swept_by_its_mark_and_a_hand_made_one_is_not(
+    sandbox: Sandbox,
+) -> None:
+    clock = Clock()
+    rotator = make_rotator(sandbox, clock)
+    rotator.run()
+    # What a run killed between the create and the record leaves: a marked, untracked key.
+    orphan = sandbox.openrouter.add_key(rotator._marked_name())
+    copied = sandbox.openrouter.add_key(rotator._marked_name()[:-3] + "00]")  # a forged mark
+    by_hand = sandbox.openrouter.add_key(KEY_NAME)
+    result = make_rotator(sandbox, clock, force=True).run()
+    assert result.rotated
+    live = {k.hash for k in sandbox.openrouter.live_keys()}
+    assert digest(orphan) not in live
+    assert {digest(copied), digest(by_hand)} <= live
 
 
 def test_a_new_target_gets_a_key_by_rotation(sandbox: Sandbox) -> None:
@@ -224,7 +298,7 @@ def test_a_failed_target_keeps_every_target_working_and_the_next_run_converges(
     assert_targets_work(sandbox)
     assert first.key_hash in {k.hash for k in sandbox.openrouter.live_keys()}
     state = load_state(sandbox)
-    assert state is not None and state.in_flight is not None and state.lease is None
+    assert state is not None and state.in_flight is not None
 
     sandbox.clear_faults()
     clock.advance(minutes=5)
@@ -281,7 +355,8 @@ def test_status_reports_what_a_scheduled_run_would_find(sandbox: Sandbox) -> Non
 
 def test_a_create_that_lands_late_is_swept_by_a_later_run(sandbox: Sandbox) -> None:
     """The request reaches OpenRouter only after the client gave up and had settled the lost
-    answer by listing: the key it makes is held by nobody, and a later run deletes it."""
+    answer by listing: the key it makes is held by nobody. The next run's key listing finds it
+    by its mark, and a locked session revokes it."""
     clock = Clock()
     make_rotator(sandbox, clock).run()
     sandbox.fault(r"/api/v1/keys$", method="POST", latency=1.2)  # before the handler runs
@@ -290,15 +365,10 @@ def test_a_create_that_lands_late_is_swept_by_a_later_run(sandbox: Sandbox) -> N
     time.sleep(1.0)  # the late request lands
     live = {k.hash for k in sandbox.openrouter.live_keys(KEY_NAME)}
     assert len(live) == 2 and result.key_hash in live
-    state = load_state(sandbox)
-    assert state is not None and state.sweep_since is not None
 
     clock.advance(minutes=5)
-    sandbox.reset_requests()
-    make_rotator(sandbox, clock).run()  # too early: late requests may still land
-    assert [r for r in sandbox.requests() if r.method != "GET"] == []
-    clock.advance(minutes=15)
-    make_rotator(sandbox, clock).run()
+    later = make_rotator(sandbox, clock).run()
+    assert not later.rotated and "untracked" in later.reason
+    assert len(later.revoked) == 1 and later.revoked[0] != result.key_hash
     assert [k.hash for k in sandbox.openrouter.live_keys(KEY_NAME)] == [result.key_hash]
-    state = assert_converged(sandbox, clock())
-    assert state.sweep_since is None
+    assert_converged(sandbox, clock())

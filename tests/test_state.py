@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -13,7 +15,6 @@ from openrouter_rotator.state import (
     ActiveKey,
     InFlight,
     LastRotation,
-    Lease,
     RetiringKey,
     State,
     VariableStore,
@@ -30,9 +31,10 @@ def full_state() -> State:
             RetiringKey("b" * 64, T0, T0 + timedelta(hours=6)),
             RetiringKey("c" * 64, T0, None, pending=True),
         ),
-        in_flight=InFlight("id1", "publishing", T0, "schedule", "due", "d" * 64),
+        in_flight=InFlight("publishing", T0, "schedule", "due", "d" * 64),
         last_rotation=LastRotation(T0, "cli", "forced", "https://github.com/o/r/actions/runs/1"),
-        lease=Lease("holder", T0 + timedelta(minutes=30)),
+        generation=7,
+        locks=("OPENROUTER_API_KEY_ROTATION_LOCK_6",),
         secret_name="OPENROUTER_API_KEY",
         key_name="svc",
     )
@@ -42,6 +44,16 @@ def test_round_trip() -> None:
     state = full_state()
     assert State.from_json(state.to_json(), "here") == state
     assert State.from_json(State().to_json(), "here") == State()
+
+
+def test_a_first_release_state_still_reads() -> None:
+    """Fields this release dropped (the in-flight id, the lease in the state) are ignored."""
+    old = json.loads(full_state().to_json())
+    old["in_flight"]["id"] = "0123abcd"
+    old["lease"] = {"holder": "h", "expires_at": "2026-11-27T12:15:00Z"}
+    del old["generation"], old["locks"]
+    state = State.from_json(json.dumps(old), "here")
+    assert state == replace(full_state(), generation=0, locks=())
 
 
 @pytest.mark.parametrize(

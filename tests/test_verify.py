@@ -11,7 +11,7 @@ from openrouter_rotator.sandbox import Sandbox
 from openrouter_rotator.verify import VerifyResult, verify
 
 from .cli_helpers import run_cli
-from .engine import Clock, load_state, make_rotator, secret_now
+from .engine import Clock, load_state, make_rotator, next_lock_free, secret_now
 
 ENV = "OPENROUTER_API_KEY"
 
@@ -39,7 +39,7 @@ def test_the_secret_a_job_reads_is_verified_and_recorded(sandbox: Sandbox) -> No
     state = load_state(sandbox)
     assert state is not None and state.verification is not None
     assert state.verification.verified and state.verification.at == clock()
-    assert state.lease is None and not state.hold
+    assert not state.hold and next_lock_free(sandbox)
 
 
 def test_a_stale_secret_holds_every_revocation_until_a_verification_passes(
@@ -121,7 +121,7 @@ def test_the_hold_survives_a_forced_run_with_revoke_after_zero(sandbox: Sandbox)
     assert {r.hash for r in emergency.retiring} == {first.key_hash, second.key_hash}
     assert sandbox.openrouter.works(stale)
     state = load_state(sandbox)
-    assert state is not None and state.hold and state.lease is None
+    assert state is not None and state.hold and next_lock_free(sandbox)
 
     assert check(sandbox, clock, secret_now(sandbox)).verified
     clock.advance(minutes=1)

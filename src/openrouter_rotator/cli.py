@@ -33,6 +33,13 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
+def _port(text: str) -> int:
+    # int() would take digits of any script and thousands of them; a port is 0-65535 in ASCII.
+    if not (text.isascii() and text.isdigit() and len(text) <= 5 and int(text) <= 65535):
+        raise argparse.ArgumentTypeError(f"invalid port {text[:20]!r}: a number from 0 to 65535")
+    return int(text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="openrouter-rotator",
@@ -66,7 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox = commands.add_parser("sandbox", help="serve the local OpenRouter + GitHub stand-ins")
     sandbox.add_argument(
         "--port",
-        type=int,
+        type=_port,
         default=8799,
         help="port on 127.0.0.1 (default 8799; 0 picks a free one)",
     )

@@ -21,7 +21,14 @@ from zoneinfo import ZoneInfo
 
 from .errors import ConfigError
 from .schedule import format_duration, parse_duration, parse_time_of_day, parse_timezone
-from .targets import Target, parse_repository, parse_target, validate_secret_name
+from .targets import (
+    Target,
+    invisible,
+    is_repository,
+    parse_repository,
+    parse_target,
+    validate_secret_name,
+)
 
 DEFAULT_OPENROUTER_URL = "https://openrouter.ai/api/v1"
 DEFAULT_GITHUB_API_URL = "https://api.github.com"
@@ -214,18 +221,49 @@ class _Source:
         return [line.strip() for line in re.split(r"[\n]", lines) if line.strip()]
 
 
+# A plain decimal in ASCII digits: no sign, exponent, underscore, nan or inf, and no digits from
+# other scripts (float() takes all of those; "1e-400" would even underflow to 0).
+_DECIMAL = re.compile(r"[0-9]{1,12}(?:\.[0-9]{1,6})?")
+MAX_LIMIT = 1_000_000_000.0  # USD; more is a typo, not a budget
+MAX_INTERVAL_DAYS = 3650
+
+
 def _number(text: str, option: str, allowed: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise ConfigError(option, text, allowed) from None
-    if not math.isfinite(value):
+    if not _DECIMAL.fullmatch(text):
         raise ConfigError(option, text, allowed)
+    return float(text)
+
+
+def visible_text(text: str, option: str) -> str:
+    """``text`` if every character shows as itself, else ConfigError (the value escaped)."""
+    bad = next((c for c in text if invisible(c)), None)
+    if bad is not None:
+        shown = f"U+{ord(bad):04X}"
+        raise ConfigError(option, text, f"printable characters only ({shown} does not show)")
+    return text
+
+
+def _credential(env: Mapping[str, str], name: str) -> str:
+    """A secret from the environment. One trailing line break (a copy-paste) is dropped; any
+    other space, control or non-ASCII character is refused, never used as is. The value is
+    never shown."""
+    value = env.get(name, "")
+    if value.endswith("\r\n"):
+        value = value[:-2]
+    elif value.endswith("\n"):
+        value = value[:-1]
+    if value and not all("!" <= c <= "~" for c in value):
+        raise ConfigError(
+            name,
+            None,
+            "it holds a space, a line break, a control or a non-ASCII character; set it to the "
+            "value alone",
+        )
     return value
 
 
 def parse_key_spec(source: _Source, default_name: str) -> KeySpec:
-    name = source.text("key_name", default_name) or ""
+    name = visible_text(source.text("key_name", default_name) or "", "--key-name")
     if not name:
         raise ConfigError("--key-name", source.raw("key_name"), "a non-empty name")
     if len(name) > 100:
@@ -234,7 +272,7 @@ def parse_key_spec(source: _Source, default_name: str) -> KeySpec:
     limit_text = source.text("limit")
     if limit_text is not None:
         limit = _number(limit_text, "--limit", "a number of USD greater than 0, or empty")
-        if limit <= 0:
+        if not 0 < limit <= MAX_LIMIT:
             raise ConfigError("--limit", limit_text, "a number of USD greater than 0, or empty")
     limit_reset = source.text("limit_reset")
     if limit_reset is not None:
@@ -260,8 +298,12 @@ def parse_key_spec(source: _Source, default_name: str) -> KeySpec:
 
 def parse_schedule(source: _Source) -> Schedule:
     interval_text = source.text("interval_days", "30") or "30"
-    if not re.fullmatch(r"\d+", interval_text) or int(interval_text) < 1:
-        raise ConfigError("--interval-days", interval_text, "a whole number of days, 1 or more")
+    if not re.fullmatch(r"[0-9]{1,5}", interval_text) or not (
+        1 <= int(interval_text) <= MAX_INTERVAL_DAYS
+    ):
+        raise ConfigError(
+            "--interval-days", interval_text, f"a whole number of days, 1 to {MAX_INTERVAL_DAYS}"
+        )
     return Schedule(
         auto_rotation=source.flag("auto_rotation", True),
         interval_days=int(interval_text),
@@ -276,23 +318,28 @@ def parse_revoke_after(text: str) -> timedelta | None:
     return parse_duration(text, "--revoke-after")
 
 
-def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
+def _seconds(env: Mapping[str, str], name: str, default: float, most: float = 600.0) -> float:
     text = env.get(name, "").strip()
     if not text:
         return default
-    try:
-        value = float(text)
-    except ValueError:
-        raise ConfigError(name, text, "a number of seconds") from None
-    if not math.isfinite(value) or value < 0:
-        raise ConfigError(name, text, "a number of seconds, 0 or more")
+    allowed = f"a number of seconds from 0 to {most:g}"
+    value = _number(text, name, allowed)
+    if value > most:
+        raise ConfigError(name, text, allowed)
     return value
 
 
 def _url(text: str, option: str) -> str:
-    parts = urlsplit(text)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ConfigError(option, text, "an http:// or https:// URL")
+    allowed = "an http:// or https:// URL"
+    if not text.isascii() or any(c.isspace() or not c.isprintable() for c in text):
+        raise ConfigError(option, text, allowed + " (no spaces, control or non-ASCII characters)")
+    try:
+        parts = urlsplit(text)
+        parts.port  # noqa: B018 - raises ValueError for a port out of range or not a number
+    except ValueError:
+        raise ConfigError(option, text, allowed) from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(option, text, allowed)
     return text.rstrip("/")
 
 
@@ -302,9 +349,12 @@ def run_url(env: Mapping[str, str]) -> str | None:
         env.get("GITHUB_REPOSITORY"),
         env.get("GITHUB_RUN_ID"),
     )
-    if server and repo and run_id:
-        return f"{server}/{repo}/actions/runs/{run_id}"
-    return None
+    # Set by the runner; anything else (a value with spaces or line breaks) is not a run URL and
+    # must not reach the state or the summary.
+    if not (server and repo and run_id and run_id.isascii() and run_id.isdigit()):
+        return None
+    plain = server.isascii() and all(c.isprintable() and not c.isspace() for c in server)
+    return f"{server}/{repo}/actions/runs/{run_id}" if plain and is_repository(repo) else None
 
 
 def parse_config(
@@ -356,7 +406,7 @@ def parse_config(
         raise ConfigError("--usage-alert-threshold", threshold_text, "a percent from 1 to 100")
 
     alert_url = source.text("alert_webhook_url")
-    alert_secret = env.get("ROTATOR_ALERT_WEBHOOK_SECRET", "") or None
+    alert_secret = _credential(env, "ROTATOR_ALERT_WEBHOOK_SECRET") or None
     if alert_url is not None:
         alert_url = _url(alert_url, "--alert-webhook-url")
         if not alert_secret:
@@ -366,11 +416,10 @@ def parse_config(
                 "set it: alerts to --alert-webhook-url are signed with it",
             )
 
-    management_key = (
-        env.get("OPENROUTER_MANAGEMENT_KEY", "").strip()
-        or env.get("OPENROUTER_PROVISIONING_KEY", "").strip()
+    management_key = _credential(env, "OPENROUTER_MANAGEMENT_KEY") or _credential(
+        env, "OPENROUTER_PROVISIONING_KEY"
     )
-    github_token = env.get("GITHUB_TOKEN", "").strip()
+    github_token = _credential(env, "GITHUB_TOKEN")
     if need_credentials and not management_key:
         raise ConfigError(
             "OPENROUTER_MANAGEMENT_KEY",
@@ -413,7 +462,7 @@ def parse_config(
         github_api_url=github_url,
         force=source.flag("force", False),
         dry_run=source.flag("dry_run", False),
-        reason=(source.text("reason", "") or "")[:200],
+        reason=visible_text(source.text("reason", "") or "", "--reason")[:200],
         json=source.flag("json", False),
         usage_alert_threshold=threshold,
         alert_webhook_url=alert_url,

@@ -4,7 +4,10 @@
 
     RotatorError                  every error the engine raises on purpose
      +-- ConfigError              invalid configuration or usage (exit code 2, nothing changed)
-     +-- StateError               the state variable is corrupt, foreign or leased by another run
+     +-- StateError               the state or lock variable is corrupt or foreign
+     |    +-- LockHeld             another run holds the lock (the engine reports it, exit 0)
+     |    +-- LockLost             this run's lock expired under it and another run took over
+     +-- RotationFailed           the run failed after it started changing things; has a result
      +-- ApiError                 a remote service refused or failed
           +-- OpenRouterError
           |    +-- OpenRouterAuthError     401/403: wrong kind of key, or a revoked one
@@ -16,7 +19,11 @@
           +-- GitHubError
                +-- GitHubAuthError          401/403/404 that means "this token cannot do that"
                +-- GitHubStatusError
+               |    +-- VariableExists      POST of a variable that exists (409)
+               |    +-- VariableNotFound    PATCH of a variable that does not exist (404)
                +-- GitHubTransportError
+
+Programming errors (a call the code should never make) are ``ValueError`` / ``TypeError``.
 
 Messages say what to fix. None of them ever carries a key, a token or an Authorization header:
 status errors keep the service's own message, the method and the path, nothing from the request
@@ -24,6 +31,9 @@ body or headers.
 """
 
 from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
 
 
 class RotatorError(Exception):
@@ -41,12 +51,45 @@ class ConfigError(RotatorError):
         self.option = option
         self.value = value
         self.allowed = allowed
-        shown = "" if value is None else f" {value!r}"
+        shown = "" if value is None else f" {_shown(value)}"
         super().__init__(f"invalid {option}{shown}: {allowed}")
+
+
+def _shown(value: object) -> str:
+    """The value as typed, escaped (repr shows line breaks and invisible characters as escapes),
+    and cut short: a value of thousands of characters stays one readable line."""
+    if isinstance(value, str) and len(value) > 80:
+        return f"{value[:60]!r}... ({len(value)} characters)"
+    return repr(value)
 
 
 class StateError(RotatorError):
     """The rotation state cannot be read or written safely."""
+
+
+class LockHeld(StateError):
+    """Another run holds the lock: this run must change nothing. Not a failure (exit 0)."""
+
+    exit_code = 0
+
+    def __init__(self, until: datetime | None, run_url: str | None = None) -> None:
+        self.until = until
+        self.run_url = run_url
+        when = f" until {until:%Y-%m-%dT%H:%M:%SZ}" if until else ""
+        by = f" ({run_url})" if run_url else ""
+        super().__init__(f"another run holds the lock{when}{by}; nothing done")
+
+
+class LockLost(StateError):
+    """This run's lock expired while it worked (it was stalled) and another run may own it."""
+
+
+class RotationFailed(RotatorError):
+    """The run failed after it started changing things; ``result`` says what stands."""
+
+    def __init__(self, message: str, result: Any) -> None:
+        super().__init__(message)
+        self.result = result  # a rotation.RunResult (typed loosely: errors import nothing)
 
 
 class ApiError(RotatorError):
@@ -118,3 +161,11 @@ class GitHubStatusError(GitHubError):
 
 class GitHubTransportError(GitHubError):
     """No answer from GitHub."""
+
+
+class VariableExists(GitHubStatusError):
+    """POST of a variable that already exists (409): the atomic test-and-set said "taken"."""
+
+
+class VariableNotFound(GitHubStatusError):
+    """PATCH of a variable that does not exist (404): create it instead."""

@@ -61,6 +61,8 @@ from .errors import (
     GitHubError,
     GitHubStatusError,
     GitHubTransportError,
+    VariableExists,
+    VariableNotFound,
 )
 from .permissions import REQUIRED, describe, explain_header
 from .schedule import parse_timestamp
@@ -224,14 +226,6 @@ def _paths(target: Target, secret_name: str) -> tuple[str, str]:
 # --------------------------------------------------------------------------------------------
 # Errors
 # --------------------------------------------------------------------------------------------
-
-
-class VariableExists(GitHubStatusError):
-    """POST of a variable that already exists (409): update it instead."""
-
-
-class VariableNotFound(GitHubStatusError):
-    """PATCH of a variable that does not exist (404): create it instead."""
 
 
 @dataclass
@@ -620,13 +614,21 @@ class GitHubClient:
             raise self._fail(reply, "GET", path, f"{_NEED_SECRETS}, and {_METADATA}")
         return int(reply.data["id"])
 
-    def publish(self, plan: PublishPlan, value: str) -> list[TargetResult]:
+    def publish(
+        self,
+        plan: PublishPlan,
+        value: str,
+        before_each: Callable[[], None] | None = None,
+    ) -> list[TargetResult]:
         """Seal ``value`` per scope and PUT it to every planned target, one after another.
 
         A failed target is reported in its result and the others are still written.
+        ``before_each`` runs before every write (the engine renews its lock there).
         """
         results: list[TargetResult] = []
         for write in plan.writes:
+            if before_each is not None:
+                before_each()
             try:
                 status = self._put_secret(plan, write, value)
             except GitHubError as exc:
@@ -702,6 +704,16 @@ class GitHubClient:
                     reply.message, method="PATCH", path=path, status=404, hint="create it first"
                 )
         raise self._fail(reply, "PATCH", path, _NEED_VARIABLES)
+
+    def delete_variable(self, repo: str, name: str) -> bool:
+        """DELETE a variable: True if deleted now, False if it was already gone (404)."""
+        path = f"{_repo_path(repo)}/actions/variables/{_quote(name)}"
+        reply = self._request("DELETE", path, idempotent=True)
+        if reply.status == 204:
+            return True
+        if reply.status == 404:
+            return False
+        raise self._fail(reply, "DELETE", path, _NEED_VARIABLES)
 
     # ----------------------------------------------------------------------------------------
     # webhook helpers

@@ -1,10 +1,20 @@
-"""The rotation step machine: intent -> create -> record -> verify -> publish -> commit -> revoke.
+"""The rotation step machine: lock -> create -> record -> verify -> publish -> commit -> revoke.
 
-Each step checks whether its work is already done, so a run that resumes after a crash never
-repeats it (the shape of the AWS Secrets Manager rotation templates). The order of SPEC §2 is
+The steps are named methods, each with a guard on what must already be true, in the shape of
+the AWS Secrets Manager rotation templates (createSecret / setSecret / testSecret /
+finishSecret). Unlike a secret version there, a new OpenRouter key's plaintext is shown once:
+a run that resumes after a crash cannot pick up a half-done step, so it *settles* what the
+killed run left (the key it recorded may sit in some targets: it stays, marked pending, until a
+newer key reaches them all) and *redoes* the rotation with a new key. The order of SPEC §2 is
 never broken: a key that may have reached any target is deleted only after a newer key has
-reached *all* targets and its revoke time has come; a key that provably reached none (its hash
-unknown, or recorded but never published) is deleted as an orphan.
+reached *all* targets and its revoke time has come; a key that provably reached none is deleted.
+
+Every locked session (see :mod:`openrouter_rotator.lock`) writes the state and lock variables at
+most four times: take the lock (POST), delete the previous session's lock, record the new key
+as publishing (its hash, before it goes anywhere), and commit (the new active key, the
+revocation results, the next generation). Every key the engine creates carries a mark
+(:mod:`openrouter_rotator.marker`); each session first revokes its own keys the state does not
+track, so a run killed between a create and its record leaves no live key behind for long.
 
 A run with nothing to do reads the state and the active key's usage and writes nothing.
 
@@ -16,26 +26,26 @@ from __future__ import annotations
 
 import logging
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any, Protocol
 
-from . import carryover, schedule
+from . import carryover, marker, schedule
+from . import lock as locks
 from .carryover import CarryPlan
 from .config import Config
 from .errors import (
     ConfigError,
+    LockHeld,
     OpenRouterAuthError,
     OpenRouterError,
-    RotatorError,
+    RotationFailed,
     StateError,
 )
 from .github import GitHubClient, PublishPlan
-from .openrouter import CREATE_SKEW, OpenRouterClient
+from .openrouter import CREATE_SKEW, CreatedKey, OpenRouterClient
 from .state import (
-    SWEEP_DELAY,
     ActiveKey,
     CarryOver,
     InFlight,
@@ -46,8 +56,6 @@ from .state import (
     VariableStore,
     Verification,
     iso,
-    new_holder,
-    with_lease,
 )
 from .usage import UsageReport, alert_body, alert_rotation, send_alert
 from .wake import next_rotation_at, wake_hours
@@ -110,14 +118,6 @@ class RunResult:
         return data
 
 
-class RotationFailed(RotatorError):
-    """The run failed after it started changing things; the result says what stands."""
-
-    def __init__(self, message: str, result: RunResult) -> None:
-        super().__init__(message)
-        self.result = result
-
-
 class Clock(Protocol):
     def __call__(self) -> datetime: ...
 
@@ -134,7 +134,7 @@ class Plan:
     reason: str
     cleanup: bool
     revoke: tuple[RetiringKey, ...]
-    sweep: bool = False  # look for keys a late create made (see State.sweep_since)
+    sweep: bool = False  # revoke keys of this rotation the state does not track
     carry: bool = False  # the active key's limit changes (spend carry-over, see carryover.py)
 
     @property
@@ -143,13 +143,6 @@ class Plan:
 
 
 def plan_run(state: State, config: Config, now: datetime) -> Plan:
-    plan = _plan(state, config, now)
-    if state.sweep_since is not None and now >= state.sweep_since + SWEEP_DELAY:
-        plan = replace(plan, sweep=True)
-    return plan
-
-
-def _plan(state: State, config: Config, now: datetime) -> Plan:
     due_revokes = tuple(r for r in state.retiring if r.revoke_at is not None and r.revoke_at <= now)
     if state.hold:  # a failed verification: no key is revoked until one passes
         due_revokes = ()
@@ -190,7 +183,9 @@ class Rotator:
     now: Clock = utcnow
     on_secret: Callable[[str], None] = lambda secret: None
     sleep: Callable[[float], None] = time.sleep
-    holder: str = field(default_factory=new_holder)
+    lock_ttl: timedelta = locks.LOCK_TTL
+    # The lock of the session in progress (None outside one).
+    lock: locks.Lock | None = field(default=None, init=False)
 
     @classmethod
     def from_config(
@@ -247,21 +242,18 @@ class Rotator:
     def run(self) -> RunResult:
         state = self.store.load() or State()
         now = self.now()
-        lease = state.lease_held_by_other(self.holder, now)
-        if lease is not None:
-            reason = f"another run holds the lease until {iso(lease.expires_at)}; nothing done"
-            return self._result(
-                state, rotated=False, reason=reason, usage=None, dry_run=self.config.dry_run
-            )
         plan = plan_run(state, self.config, now)
 
         usage: UsageReport | None = None
-        if not plan.rotate and state.active is not None:
-            usage, gone = self._usage_or_gone(state)
+        if not plan.rotate:
+            usage, gone, orphans = self._inspect(state)
             if gone:
                 plan = replace(
                     plan, rotate=True, reason="the active key no longer exists in OpenRouter"
                 )
+            elif orphans:
+                reason = f"{plan.reason}; revoking {orphans} untracked key(s) a killed run left"
+                plan = replace(plan, sweep=True, reason=reason)
         carry = self._plan_carry(state, plan, now)
         if carry is not None and carry.patch is not None and not plan.carry:
             plan = replace(plan, carry=True)
@@ -282,32 +274,40 @@ class Rotator:
             # Reads every scope's public key: a missing repository, environment or organization,
             # or a token that cannot see it, stops the run here, before any key exists.
             publish_plan = self.github.preflight(self.config.targets, self.config.secret_name)
-        return self._mutate(state, plan, publish_plan, carry)
+        try:
+            lock = self._acquire(state)
+        except LockHeld as held:
+            log.info("%s", held)
+            return self._result(state, rotated=False, reason=str(held), usage=None, dry_run=False)
+        try:
+            return self._session(state, plan, publish_plan, lock, carry)
+        finally:
+            self.lock = None
 
     def update_state(self, change: Callable[[State], State]) -> State:
-        """Apply ``change`` to the stored state under the lease (for ``verify``'s record)."""
+        """Apply ``change`` to the stored state in a locked session of its own (``verify``)."""
         state = self.store.load()
         if state is None:
             raise StateError(f"{self.store.where} does not exist yet: nothing to record")
-        now = self.now()
-        lease = state.lease_held_by_other(self.holder, now)
-        if lease is not None:
-            raise StateError(
-                f"another run holds the lease until {iso(lease.expires_at)}; run this again "
-                "after it"
-            )
-        self._save_keeping_wake(with_lease(state, self.holder, now), state.wake)
         try:
-            self._confirm_lease()
-            return self._save_keeping_wake(replace(change(state), lease=None), state.wake)
+            lock = self._acquire(state)
+        except LockHeld as held:
+            raise StateError(f"{held}; run this again after it") from None
+        try:
+            work = self._begin(state, lock)
+            changed = replace(change(work), generation=state.generation + 1)
+            return self._save_keeping_wake(changed, state.wake)
         except BaseException:
-            self._release_lease_quietly()
+            self._end_failed_session(None)
             raise
+        finally:
+            self.lock = None
 
     def _save_keeping_wake(self, state: State, before: tuple[int, ...] | None) -> State:
         """A write by ``verify``, whose job may not be given the rotation's schedule inputs:
         the gate's hours it computes are added to those the rotation wrote, never put in
         their place (an hour too many costs a job; one too few misses the work)."""
+        self._keep_lock()
         if before is None:  # the gate starts every job until a rotation writes the hours
             self.store.save(replace(state, wake=None))
             return replace(state, wake=None)
@@ -316,97 +316,122 @@ class Rotator:
         self.store.save(state)
         return state
 
-    # -- the steps ---------------------------------------------------------------------------
-    def _mutate(
+    def _acquire(self, state: State) -> locks.Lock:
+        self.lock = locks.acquire(
+            self.github,
+            self.config.state_repository,
+            self.config.state_variable,
+            state.generation,
+            self.now,
+            run_url=self.config.run_url,
+            ttl=self.lock_ttl,
+        )
+        return self.lock
+
+    def _begin(self, state: State, lock: locks.Lock) -> State:
+        """Start a session: delete the previous session's lock(s). Ours stay until the next
+        session: a run that read the state before this one ends must still find them."""
+        ours = (*lock.abandoned, lock.name)
+        for stale in state.locks:
+            if stale not in ours:
+                self.github.delete_variable(self.config.state_repository, stale)
+        return replace(
+            state, secret_name=self.config.secret_name, key_name=self.config.key.name, locks=ours
+        )
+
+    # -- one locked session ------------------------------------------------------------------
+    def _session(
         self,
         state: State,
         plan: Plan,
         publish_plan: PublishPlan | None,
+        lock: locks.Lock,
         carry: CarryPlan | None = None,
     ) -> RunResult:
-        now = self.now()
-        state = replace(state, secret_name=self.config.secret_name, key_name=self.config.key.name)
-        in_flight_before = state.in_flight
-        if plan.rotate and in_flight_before is None:
-            # One write takes the lease and records the intent (step 1).
-            state = self._save(
-                with_lease(
-                    replace(state, in_flight=self._intent(now, plan.reason)), self.holder, now
-                )
-            )
-        else:
-            state = self._save(with_lease(state, self.holder, now))
+        work = state
+        written = False  # whether this session wrote the state yet
+        previous = state.active.hash if state.active else None
         try:
-            self._confirm_lease()
+            work = self._begin(state, lock)
             superseded: list[str] = []
-            if in_flight_before is not None:
-                state, superseded = self._clean_up(state, in_flight_before)
-                # plan_run always rotates after a clean-up: the interrupted rotation is redone.
-                state = self._save(
-                    replace(state, in_flight=self._intent(now, plan.reason, in_flight_before))
-                )
-            if plan.sweep and state.sweep_since is not None:
-                # Before any new key exists, so only keys nobody can hold are in reach; the
-                # cleared mark is saved by the next write.
-                self.openrouter.delete_unclaimed(
-                    self.config.key.name, state.sweep_since, state.known_hashes()
-                )
-                state = replace(state, sweep_since=None)
+            if state.in_flight is not None:
+                work, superseded = self._settle(work, state.in_flight)
+            swept = self._sweep(work)
             outcomes: tuple[TargetOutcome, ...] = ()
-            rotated = False
-            previous = state.active.hash if state.active else None
             usage: UsageReport | None = None
             if plan.rotate:
-                state, outcomes, usage = self._rotate(state, publish_plan, superseded, carry)
-                rotated = True
+                if publish_plan is None:
+                    raise ValueError("a rotation needs the pre-flight's publish plan")
+                before = state.in_flight  # a resumed rotation keeps its trigger and reason
+                trigger = before.trigger if before else self.config.trigger
+                why = before.reason if before else (self.config.reason or plan.reason)
+                created = self._create(work, carry)
+                work = self._record(work, created, trigger, why)
+                written = True
+                try:
+                    usage = self._verify(work, created)
+                except OpenRouterError:
+                    # Written nowhere: delete it, and the session's last write clears the record.
+                    self._delete_quietly(created.info.hash)
+                    work = replace(work, in_flight=None)
+                    raise
+                outcomes = self._publish(work, publish_plan, created)
+                work = self._commit(work, created, superseded, carry)
             elif carry is not None:
-                state = self._apply_carry(state, carry)
-            revoked: tuple[str, ...] = ()
-            problems: tuple[str, ...] = ()
-            if state.lease is not None:  # the commit released it when nothing was due
-                state, revoked, problems = self._revoke(state)
-                state = self._carry_revoked(state, carry, revoked)
-                state = self._save(replace(state, lease=None))
+                work = self._apply_carry(work, carry)
+            work, revoked, problems = self._revoke(work)
+            work = self._carry_revoked(work, carry, revoked)
+            revoked = tuple(swept) + revoked
+            work = self._save(replace(work, generation=state.generation + 1))
         except BaseException:
-            self._release_lease_quietly()
+            self._end_failed_session(work if written else None)
             raise
         if usage is None:
-            usage = self._usage(state)
+            usage = self._usage(work)
         result = self._result(
-            state,
-            rotated=rotated,
+            work,
+            rotated=plan.rotate,
             reason=plan.reason,
             usage=usage,
             dry_run=False,
             targets=outcomes or None,
             revoked=revoked,
             problems=problems,
-            previous=previous if rotated else None,
+            previous=previous if plan.rotate else None,
         )
-        return self._alert(state, result)
+        return self._alert(work, result)
 
-    def _intent(self, now: datetime, reason: str, before: InFlight | None = None) -> InFlight:
-        trigger = before.trigger if before else self.config.trigger
-        why = before.reason if before else (self.config.reason or reason)
-        return InFlight(uuid.uuid4().hex, "intent", now, trigger, why)
+    def _end_failed_session(self, written: State | None) -> None:
+        """Let the next run in at once: the lock of a session that wrote nothing is deleted; a
+        session that wrote ends its generation, keeping what it recorded (best effort: the lock
+        expires by itself anyway)."""
+        lock = self.lock
+        if lock is None or lock.lost:  # a lost lock is another run's business now
+            return
+        try:
+            if written is None:
+                lock.release()
+            else:
+                self._save(replace(written, generation=written.generation + 1))
+        except Exception:  # noqa: BLE001 - the original failure matters more
+            log.warning("could not end the session cleanly; its lock expires by itself")
 
-    def _clean_up(self, state: State, flight: InFlight) -> tuple[State, list[str]]:
-        """Settle what a killed run left (not saved yet) and the keys that await a newer one."""
+    # -- the steps, each with its guard ------------------------------------------------------
+    def _settle(self, state: State, flight: InFlight) -> tuple[State, list[str]]:
+        """What a killed run left in flight (in memory; the record step saves it).
+
+        Guard: only an in-flight record is settled. The rotation is then redone with a new
+        key: the recorded one's plaintext is gone, so its step cannot be resumed.
+        """
         pending: list[str] = []
-        if flight.step == "intent":
-            known = state.known_hashes()
+        if flight.step == "intent":  # a first-release state: a key may exist, hash unknown
             deleted = self.openrouter.delete_unclaimed(
-                self.config.key.name, flight.started_at - CREATE_SKEW, known
+                self.config.key.name, flight.started_at - CREATE_SKEW, state.known_hashes()
             )
-            log.info(
-                "cleaned up an interrupted rotation: %d unclaimed key(s) deleted", len(deleted)
-            )
-        elif flight.step == "created" and flight.key_hash:
+            log.info("settled an interrupted rotation: %d unclaimed key(s) deleted", len(deleted))
+        elif flight.step == "created" and flight.key_hash:  # first release: written nowhere
             self.openrouter.delete_key(flight.key_hash)
-            log.info(
-                "deleted key %s: created by an interrupted run, never written anywhere",
-                flight.key_hash[:12],
-            )
+            log.info("deleted key %s: created by an interrupted run", flight.key_hash[:12])
         elif flight.key_hash:
             # It may sit in some targets: keep it until a newer key has reached all of them.
             pending.append(flight.key_hash)
@@ -416,20 +441,36 @@ class Rotator:
             state = replace(state, retiring=retiring)
         return replace(state, in_flight=None), pending
 
-    def _rotate(
-        self,
-        state: State,
-        publish_plan: PublishPlan | None,
-        superseded: list[str],
-        carry: CarryPlan | None = None,
-    ) -> tuple[State, tuple[TargetOutcome, ...], UsageReport]:
+    def _sweep(self, state: State) -> list[str]:
+        """Revoke this rotation's own keys (by their mark) that the state does not track.
+
+        Guard: only inside a locked session, whose lock proves that no other run is between a
+        create and its record; so every such key is an orphan of a killed run or of a lost
+        create that landed late, and nobody holds its plaintext.
+        """
+        if self.lock is None:
+            raise ValueError("the sweep needs the lock")
+        known = state.known_hashes()
+        swept: list[str] = []
+        for key in self.openrouter.list_keys(include_disabled=True):
+            if key.hash in known or not self._is_own(key.name):
+                continue
+            log.warning(
+                "revoking key %s: made by this rotation, tracked nowhere (a killed run's)",
+                key.hash[:12],
+            )
+            self.openrouter.delete_key(key.hash)
+            swept.append(key.hash)
+        return swept
+
+    def _create(self, state: State, carry: CarryPlan | None = None) -> CreatedKey:
+        """Create the new key, marked as this rotation's. Guard: nothing is in flight."""
+        if state.in_flight is not None:
+            raise ValueError("settle the in-flight rotation before creating a key")
         spec = self.config.key
-        flight = state.in_flight
-        if flight is None or publish_plan is None:  # pragma: no cover - run() sets both first
-            raise RotatorError("internal error: rotation without an intent or a pre-flight")
         expires_at = self.now() + spec.expires_after if spec.expires_after else None
         created = self.openrouter.create_key(
-            spec.name,
+            self._marked_name(),
             limit=carry.new_key_limit if carry is not None else spec.limit,
             limit_reset=spec.limit_reset,
             include_byok_in_limit=spec.include_byok_in_limit,
@@ -437,29 +478,57 @@ class Rotator:
             known_hashes=state.known_hashes(),
         )
         self.on_secret(created.key)
-        new_hash = created.info.hash
-        log.info("created key %s", new_hash[:12])
-        try:
-            recorded = replace(state, in_flight=replace(flight, step="created", key_hash=new_hash))
-            if created.uncertain:
-                recorded = replace(recorded, sweep_since=flight.started_at - CREATE_SKEW)
-            state = self._save(recorded)
-        except RotatorError:
-            # Written nowhere and not on record: delete it now rather than leave it to the
-            # next run's listing.
-            self._delete_quietly(new_hash)
-            raise
-        try:
-            usage = self._verify(created.key)
-        except OpenRouterError:
-            self.openrouter.delete_key(new_hash)
-            self._save(replace(state, in_flight=None))
-            raise
-        log.info("verified key %s works", new_hash[:12])
-        flight = replace(flight, step="publishing", key_hash=new_hash)
-        state = self._save(replace(state, in_flight=flight))
+        log.info("created key %s", created.info.hash[:12])
+        return created
 
-        results = self.github.publish(publish_plan, created.key)
+    def _record(self, state: State, created: CreatedKey, trigger: str, why: str) -> State:
+        """Record the new key's hash as publishing, before it goes anywhere (one write).
+
+        Guard: the key is not on record yet. If the write fails, the key is deleted at once.
+        """
+        if created.info.hash in state.known_hashes():
+            raise ValueError("the new key is already on record")
+        now = self.now()
+        flight = InFlight("publishing", now, trigger, why, created.info.hash)
+        # A create whose answer was lost and whose request lands late makes a marked key that
+        # nobody holds: any later run's key listing finds it and a session revokes it.
+        recorded = replace(state, in_flight=flight)
+        try:
+            return self._save(recorded)
+        except Exception:
+            # Written nowhere and not on record: delete it now rather than leave it to a sweep.
+            self._delete_quietly(created.info.hash)
+            raise
+
+    def _verify(self, state: State, created: CreatedKey) -> UsageReport:
+        """``GET /key`` with the new key, a few times (a brand-new key can take a moment to be
+        accepted everywhere). Guard: it is the key on record."""
+        if state.in_flight is None or state.in_flight.key_hash != created.info.hash:
+            raise ValueError("verify the key that is on record")
+        for attempt in range(VERIFY_ATTEMPTS):
+            try:
+                usage = UsageReport.of(self.openrouter.current_key(api_key=created.key).usage)
+            except OpenRouterAuthError:
+                if attempt == VERIFY_ATTEMPTS - 1:
+                    raise
+                self.sleep(VERIFY_WAIT)
+                continue
+            log.info("verified key %s works", created.info.hash[:12])
+            return usage
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _publish(
+        self, state: State, publish_plan: PublishPlan, created: CreatedKey
+    ) -> tuple[TargetOutcome, ...]:
+        """Write the new key to every target, renewing the lock between writes.
+
+        Guard: the key is on record as publishing. If any target failed, the record stays (the
+        key may sit in some targets) and RotationFailed carries what stands.
+        """
+        flight = state.in_flight
+        if flight is None or flight.step != "publishing" or flight.key_hash != created.info.hash:
+            raise ValueError("publish only the key recorded as publishing")
+        results = self.github.publish(publish_plan, created.key, before_each=self._keep_lock)
         outcomes = tuple(
             TargetOutcome(r.target, "failed" if r.status == "failed" else "updated", r.error)
             for r in results
@@ -473,41 +542,45 @@ class Rotator:
                 "every target still holds a working key and the previous key was kept; "
                 "fix the failed targets and run again"
             )
-            self._save(replace(state, lease=None))
             result = self._result(
-                state,
-                rotated=False,
-                reason=message,
-                usage=None,
-                dry_run=False,
-                targets=outcomes,
-                ok=False,
+                state, rotated=False, reason=message, usage=None, dry_run=False, targets=outcomes
             )
-            raise RotationFailed(message, result)
+            raise RotationFailed(message, replace(result, ok=False))
+        return outcomes
 
-        # Step 6: the new key is active everywhere; older keys start their revoke countdown.
+    def _commit(
+        self,
+        state: State,
+        created: CreatedKey,
+        superseded: list[str],
+        carry: CarryPlan | None = None,
+    ) -> State:
+        """The new key is active everywhere; older keys start their revoke countdown (in
+        memory: the session's last write saves it with the revocation results).
+
+        Guard: the key in flight is the one that was published.
+        """
+        flight = state.in_flight
+        if flight is None or flight.key_hash != created.info.hash:
+            raise ValueError("commit only the key that was published")
         now = self.now()
-        state = replace(
+        return replace(
             state,
             retiring=self._supersede(state, now, superseded),
             active=ActiveKey(
-                new_hash,
+                created.info.hash,
                 created.info.created_at or now,
                 now,
                 tuple(t.spec for t in self.config.targets),
             ),
             in_flight=None,
             last_rotation=LastRotation(now, flight.trigger, flight.reason, self.config.run_url),
-            carry_over=replace(carry.record, key_hash=new_hash) if carry and carry.record else None,
+            carry_over=(
+                replace(carry.record, key_hash=created.info.hash)
+                if carry is not None and carry.record is not None
+                else None
+            ),
         )
-        if state.hold or not any(
-            r.revoke_at is not None and r.revoke_at <= now for r in state.retiring
-        ):
-            # Nothing to revoke in this run (the default revoke-after is 6h): the commit write
-            # releases the lease too, rather than a second write doing only that.
-            state = replace(state, lease=None)
-        state = self._save(state)
-        return state, outcomes, usage
 
     def _supersede(
         self, state: State, now: datetime, pending: list[str]
@@ -532,17 +605,14 @@ class Rotator:
             kept.append(RetiringKey(key_hash, now, revoke_at))
         return tuple(kept)
 
-    def _verify(self, plaintext: str) -> UsageReport:
-        for attempt in range(VERIFY_ATTEMPTS):
-            try:
-                return UsageReport.of(self.openrouter.current_key(api_key=plaintext).usage)
-            except OpenRouterAuthError:
-                if attempt == VERIFY_ATTEMPTS - 1:
-                    raise
-                self.sleep(VERIFY_WAIT)
-        raise AssertionError("unreachable")  # pragma: no cover
-
     def _revoke(self, state: State) -> tuple[State, tuple[str, ...], tuple[str, ...]]:
+        """Delete retiring keys whose time has come (in memory until the session's last write).
+
+        Guard: nothing is in flight (a half-published key is pending, never due) and a key is
+        due only once a newer key reached every target (its revoke time is set then).
+        """
+        if state.in_flight is not None:
+            raise ValueError("revoke only when nothing is in flight")
         now = self.now()
         revoked: list[str] = []
         problems: list[str] = []
@@ -551,6 +621,7 @@ class Rotator:
             if r.revoke_at is None or r.revoke_at > now or state.hold:
                 kept.append(r)
                 continue
+            self._keep_lock()
             try:
                 gone_now = self.openrouter.delete_key(r.hash)
             except OpenRouterError as exc:
@@ -617,7 +688,26 @@ class Rotator:
         return replace(state, carry_over=carryover.settled(record, state))
 
     # -- helpers -----------------------------------------------------------------------------
+    @property
+    def _owner(self) -> str:
+        return f"{self.config.state_repository}/{self.config.state_variable}"
+
+    def _marked_name(self) -> str:
+        return marker.marked_name(
+            self.config.credentials.management_key, self._owner, self.config.key.name
+        )
+
+    def _is_own(self, name: str) -> bool:
+        return marker.is_own(
+            self.config.credentials.management_key, self._owner, self.config.key.name, name
+        )
+
+    def _keep_lock(self) -> None:
+        if self.lock is not None:
+            self.lock.keep()
+
     def _save(self, state: State) -> State:
+        self._keep_lock()
         # Every write carries the hours the scheduled workflow must wake up for (wake.py).
         state = replace(state, wake=wake_hours(state, self.config, self.now()))
         self.store.save(state)
@@ -626,37 +716,29 @@ class Rotator:
     def _refresh_wake(self, state: State) -> None:
         """A run with nothing to do writes nothing, except when the gate's hours moved: work
         came within a day (about once a rotation interval), or the state predates the field.
-        Then one write of the state as it stands, re-read first so that a run that started
-        meanwhile is not overwritten."""
+        Then one write of the state as it stands, in a locked session of its own (every state
+        write is under the lock); a run that holds the lock writes the hours itself."""
         wake = wake_hours(state, self.config, self.now(), overdue=False)
         if self.config.dry_run or state.wake == wake:
             return
-        if self.store.load() != state:
+        try:
+            lock = self._acquire(state)
+        except LockHeld:
             return
-        self.store.save(replace(state, wake=wake))
-
-    def _confirm_lease(self) -> None:
-        """Variables have no compare-and-swap: read back, and step aside if another run won."""
-        current = self.store.load()
-        if current is None or current.lease is None or current.lease.holder != self.holder:
-            raise RotatorError(
-                "another run took the lease at the same moment; this run changed "
-                "nothing and stops (the other run does the work)"
-            )
+        try:
+            work = self._begin(state, lock)
+            self.store.save(replace(work, wake=wake, generation=state.generation + 1))
+        except BaseException:
+            self._end_failed_session(None)
+            raise
+        finally:
+            self.lock = None
 
     def _delete_quietly(self, key_hash: str) -> None:
         try:
             self.openrouter.delete_key(key_hash)
         except OpenRouterError:
-            log.warning("could not delete key %s yet; the next run does", key_hash[:12])
-
-    def _release_lease_quietly(self) -> None:
-        try:
-            current = self.store.load()
-            if current is not None and current.lease and current.lease.holder == self.holder:
-                self.store.save(replace(current, lease=None))
-        except Exception:  # noqa: BLE001 - the original failure matters more; the lease expires
-            log.warning("could not release the lease; it expires by itself")
+            log.warning("could not delete key %s yet; a later run's sweep does", key_hash[:12])
 
     def _check_management_key(self) -> None:
         try:
@@ -676,27 +758,46 @@ class Rotator:
                 "key from https://openrouter.ai/settings/management-keys",
             )
 
-    def _usage(self, state: State) -> UsageReport | None:
-        return self._usage_or_gone(state)[0]
-
-    def _usage_or_gone(self, state: State) -> tuple[UsageReport | None, bool]:
+    def _inspect(self, state: State) -> tuple[UsageReport | None, bool, int]:
+        """One key listing: the active key's usage, whether it is gone, and how many keys of
+        this rotation the state does not track (a run killed between a create and its record
+        leaves one; the lock variable it left is not something a quiet run reads)."""
+        try:
+            keys = self.openrouter.list_keys(include_disabled=True)
+        except OpenRouterAuthError as exc:
+            raise self._refused(exc) from None
+        except OpenRouterError as exc:
+            log.warning("could not list the keys: %s", exc)
+            return None, False, 0
+        known = state.known_hashes()
+        orphans = sum(1 for k in keys if k.hash not in known and self._is_own(k.name))
         if state.active is None:
-            return None, False
+            return None, False, orphans
+        active = next((k for k in keys if k.hash == state.active.hash), None)
+        if active is None:
+            return None, True, orphans
+        return UsageReport.of(active.usage), False, orphans
+
+    def _usage(self, state: State) -> UsageReport | None:
+        if state.active is None:
+            return None
         try:
             key = self.openrouter.get_key(state.active.hash)
         except OpenRouterAuthError as exc:
-            raise ConfigError(
-                "OPENROUTER_MANAGEMENT_KEY",
-                None,
-                f"OpenRouter refused it ({exc.detail}); a management key is "
-                "needed: https://openrouter.ai/settings/management-keys",
-            ) from None
+            raise self._refused(exc) from None
         except OpenRouterError as exc:
-            if exc.status == 404:
-                return None, True
             log.warning("could not read the active key's usage: %s", exc)
-            return None, False
-        return UsageReport.of(key.usage), False
+            return None
+        return UsageReport.of(key.usage)
+
+    @staticmethod
+    def _refused(exc: OpenRouterAuthError) -> ConfigError:
+        return ConfigError(
+            "OPENROUTER_MANAGEMENT_KEY",
+            None,
+            f"OpenRouter refused it ({exc.detail}); a management key is "
+            "needed: https://openrouter.ai/settings/management-keys",
+        )
 
     def _finish_quiet(self, state: State, plan: Plan, usage: UsageReport | None) -> RunResult:
         self._refresh_wake(state)

@@ -55,6 +55,7 @@ TIME_OF_DAY_ALLOWED = "a time of day as HH:MM on the 24-hour clock, 00:00 to 23:
 TIMEZONE_ALLOWED = "an IANA time zone name such as UTC, Europe/London or America/New_York"
 
 # [0-9] rather than \d: \d also matches non-ASCII digits such as "٣", which int() would accept.
+MAX_DURATION_SECONDS = 3650 * 86_400
 _DURATION_RE = re.compile(r"([0-9]+)([smhd])")
 _TIME_OF_DAY_RE = re.compile(r"([0-9]{2}):([0-9]{2})")
 _LOOSE_TIME_OF_DAY_RE = re.compile(r"([0-9]{1,2}):([0-9]{1,2})")
@@ -111,12 +112,12 @@ def parse_duration(text: str, option: str) -> timedelta:
     match = _DURATION_RE.fullmatch(value)
     if match is None:
         raise ConfigError(option, text, DURATION_ALLOWED)
-    amount, unit = int(match.group(1)), match.group(2)
-    try:
-        return timedelta(seconds=amount * _UNIT_SECONDS[unit])
-    except OverflowError:
-        # timedelta stops at 999999999 days; a value past that is a typo, not a plan.
-        raise ConfigError(option, text, f"{DURATION_ALLOWED} (at most 999999999d)") from None
+    digits, unit = match.group(1), match.group(2)
+    # Ten years is more than any rotation needs; the bound also keeps "now + duration" a date
+    # (and int() away from thousands of digits).
+    if len(digits) > 12 or int(digits) * _UNIT_SECONDS[unit] > MAX_DURATION_SECONDS:
+        raise ConfigError(option, text, f"{DURATION_ALLOWED} (at most 3650d)")
+    return timedelta(seconds=int(digits) * _UNIT_SECONDS[unit])
 
 
 def format_duration(delta: timedelta) -> str:

@@ -2,9 +2,10 @@
 
 It holds no secret material: key hashes, names, times, the trigger, the run URL. It records the
 active key, the retiring keys with their revoke times, an in-flight rotation (so a run that was
-killed is finished or cleaned up by the next one), the last rotation, and a lease so that two
-runs never rotate at once. A value that is not ours, or that does not parse, is an error and is
-never overwritten.
+killed is finished or cleaned up by the next one), the last rotation, and the generation and
+lock variable of the last locked session (see :mod:`openrouter_rotator.lock`). A value that is
+not ours, or that does not parse, is an error and is never overwritten. Unknown fields inside a
+record are ignored, so a state written by a newer or older release still reads.
 
 Storage is behind :class:`StateStore` (``load`` / ``save``) so the engine does not know about
 variables; :class:`VariableStore` is the GitHub one.
@@ -13,9 +14,8 @@ variables; :class:`VariableStore` is the GitHub one.
 from __future__ import annotations
 
 import json
-import uuid
-from dataclasses import asdict, dataclass, field, replace
-from datetime import datetime, timedelta
+from dataclasses import asdict, dataclass, field, fields
+from datetime import datetime
 from typing import Any, Protocol
 
 from .errors import GitHubError, StateError
@@ -23,13 +23,7 @@ from .schedule import iso, parse_timestamp
 
 SCHEMA = "openrouter-rotator/state"
 VERSION = 1
-# Long enough for the slowest honest run (100 targets paced 1 s apart, a few Retry-After waits),
-# short enough that a killed run delays the next one by at most this (SPEC: at most one hour).
-LEASE_TTL = timedelta(minutes=15)
 MAX_VALUE_BYTES = 48 * 1024  # GitHub's limit for one variable
-# How long after a create with an unknown outcome its request could still land. Requests time
-# out long before this; the sweep waits for it so that it finds what there is to find.
-SWEEP_DELAY = timedelta(minutes=15)
 
 
 def parse_iso(text: Any, what: str) -> datetime | None:
@@ -61,15 +55,14 @@ class RetiringKey:
     attempts: int = 0
 
 
-# In-flight steps, in order. ``intent``: the key may exist but its hash is unknown;
-# ``created``: its hash is known and it was written nowhere; ``publishing``: it may have reached
-# some targets.
+# In-flight steps. This release records only ``publishing`` (the key's hash is known and it may
+# have reached some targets); ``intent`` (a key may exist, hash unknown) and ``created`` (hash
+# known, written nowhere) come from states the first release wrote, and are still settled.
 STEPS = ("intent", "created", "publishing")
 
 
 @dataclass(frozen=True)
 class InFlight:
-    id: str
     step: str
     started_at: datetime
     trigger: str
@@ -83,12 +76,6 @@ class LastRotation:
     trigger: str
     reason: str
     run_url: str | None = None
-
-
-@dataclass(frozen=True)
-class Lease:
-    holder: str
-    expires_at: datetime
 
 
 @dataclass(frozen=True)
@@ -127,12 +114,12 @@ class State:
     retiring: tuple[RetiringKey, ...] = ()
     in_flight: InFlight | None = None
     last_rotation: LastRotation | None = None
-    lease: Lease | None = None
+    # Bumped by every locked session when it ends; names the lock the next session contends for.
+    generation: int = 0
+    # The lock variable(s) of the session that wrote this; the next session deletes them.
+    locks: tuple[str, ...] = ()
     secret_name: str | None = None
     key_name: str | None = None
-    # After a create with an unknown outcome: keys named like ours made since then and held
-    # by nobody are swept once late requests have had time to land (SWEEP_DELAY).
-    sweep_since: datetime | None = None
     verification: Verification | None = None
     carry_over: CarryOver | None = None
     # The UTC hours of the next day whose scheduled tick must start a job (see wake.py); the
@@ -152,11 +139,6 @@ class State:
             hashes.add(self.in_flight.key_hash)
         return hashes
 
-    def lease_held_by_other(self, holder: str, now: datetime) -> Lease | None:
-        if self.lease and self.lease.holder != holder and self.lease.expires_at > now:
-            return self.lease
-        return None
-
     # -- serialisation -----------------------------------------------------------------------
     def to_json(self) -> str:
         data: dict[str, Any] = {
@@ -168,8 +150,8 @@ class State:
             "retiring": [_dump(r) for r in self.retiring],
             "in_flight": _dump(self.in_flight),
             "last_rotation": _dump(self.last_rotation),
-            "lease": _dump(self.lease),
-            "sweep_since": iso(self.sweep_since),
+            "generation": self.generation,
+            "locks": list(self.locks),
             "verification": _dump(self.verification),
             "carry_over": _dump(self.carry_over),
             "wake": wake_text(self.wake),
@@ -205,10 +187,10 @@ class State:
                 retiring=tuple(_load(RetiringKey, r) for r in data.get("retiring") or []),
                 in_flight=_load(InFlight, data.get("in_flight")),
                 last_rotation=_load(LastRotation, data.get("last_rotation")),
-                lease=_load(Lease, data.get("lease")),
+                generation=_generation(data.get("generation")),
+                locks=_names(data.get("locks")),
                 secret_name=data.get("secret_name"),
                 key_name=data.get("key_name"),
-                sweep_since=parse_iso(data.get("sweep_since"), "sweep_since"),
                 verification=_load(Verification, data.get("verification")),
                 carry_over=_load(CarryOver, data.get("carry_over")),
                 wake=parse_wake(data.get("wake")),
@@ -262,14 +244,31 @@ def _load(kind: Any, data: Any) -> Any:
         return None
     if not isinstance(data, dict):
         raise StateError(f"{kind.__name__} is not an object")
-    fields = dict(data)
-    if "targets" in fields:
-        fields["targets"] = tuple(fields["targets"])
-    for name in _TIME_FIELDS & fields.keys():
-        fields[name] = parse_iso(fields[name], name)
-    if kind is InFlight and fields.get("step") not in STEPS:
-        raise StateError(f"unknown in-flight step {fields.get('step')!r}")
-    return kind(**fields)
+    known = {f.name for f in fields(kind)}
+    values = {k: v for k, v in data.items() if k in known}
+    if "targets" in values:
+        values["targets"] = tuple(values["targets"])
+    for name in _TIME_FIELDS & values.keys():
+        values[name] = parse_iso(values[name], name)
+    if kind is InFlight and values.get("step") not in STEPS:
+        raise StateError(f"unknown in-flight step {values.get('step')!r}")
+    return kind(**values)
+
+
+def _generation(value: Any) -> int:
+    if value is None:
+        return 0
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise StateError("state field generation is not a count")
+    return value
+
+
+def _names(value: Any) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise StateError("state field locks is not a list of names")
+    return tuple(value)
 
 
 class StateStore(Protocol):
@@ -329,11 +328,3 @@ class VariableStore:
                 raise
             self.client.update_variable(self.repository, self.variable, text)
         self.exists = True
-
-
-def new_holder() -> str:
-    return uuid.uuid4().hex
-
-
-def with_lease(state: State, holder: str, now: datetime) -> State:
-    return replace(state, lease=Lease(holder, now + LEASE_TTL))

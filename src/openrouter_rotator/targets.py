@@ -12,6 +12,7 @@ and everything that only validates options start without them.
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 
 from .errors import ConfigError
@@ -157,20 +158,28 @@ def _check_repo(spec: str, repo: str) -> str:
     return repo
 
 
+def invisible(char: str) -> bool:
+    """Control, format (bidi overrides, zero-width), line/paragraph separators, private use,
+    unassigned, and any space but the ASCII one: what makes a name or a log line lie."""
+    category = unicodedata.category(char)
+    return category[0] == "C" or category in ("Zl", "Zp") or (category == "Zs" and char != " ")
+
+
 def _check_environment(spec: str, environment: str) -> str:
     bad = (
         not environment
         or len(environment) > _ENV_MAX
         or environment != environment.strip()
-        or any(ord(c) < 32 or ord(c) == 127 for c in environment)
+        or any(invisible(c) for c in environment)
         or "?" in environment
         or "#" in environment
+        or environment in (".", "..")  # a path segment of its own in the API's URL
     )
     if bad:
         raise _bad_target(
             spec,
             f"{environment!r} is not an environment name (1 to {_ENV_MAX} printable "
-            "characters, no surrounding spaces, no '?' or '#')",
+            "characters, no surrounding spaces, no '?' or '#', not '.' or '..')",
         )
     return environment
 

@@ -8,8 +8,8 @@ GitHub expressions have no clock: the gate learns the hour from the cron line th
 (``github.event.schedule``) and looks for it in the state variable with ``contains()``.
 
 :func:`due_times` is the one place that knows what work falls due when: a rotation, a key to
-revoke, an interrupted run to settle once its lease expires, a sweep. Anything else that falls
-due at a known moment adds itself there, and the gate follows. :func:`wake_hours` turns those
+revoke, an interrupted run to settle (its lock expires within 30 minutes, see lock.py).
+Anything else that falls due at a known moment adds itself there, and the gate follows. :func:`wake_hours` turns those
 moments into the hours of the next 24 h whose tick must start a job; the engine stores them with
 every state it writes (see ``Rotator._save``).
 """
@@ -20,7 +20,7 @@ from datetime import datetime, timedelta, timezone
 
 from . import carryover, schedule
 from .config import Config
-from .state import SWEEP_DELAY, State
+from .state import State
 
 # The daily run brings anything due within the next day into the field before its hour comes.
 WINDOW = timedelta(hours=24)
@@ -48,11 +48,9 @@ def due_times(state: State, config: Config, now: datetime) -> list[datetime]:
             times.append(due)
     if not state.hold:  # a failed verification holds every revocation until one passes
         times += [r.revoke_at for r in state.retiring if r.revoke_at is not None]
-    if state.lease is not None and state.lease.expires_at > now:
-        # A run killed while holding it: the next run after its expiry settles what it left.
-        times.append(state.lease.expires_at)
-    if state.sweep_since is not None:
-        times.append(state.sweep_since + SWEEP_DELAY)
+    # A run killed while holding the lock: its in-flight record lists "now" above, and a run
+    # at each of the next ticks finds the lock expired within 30 minutes (lock.py). A key it
+    # made but never recorded is found by the daily run's key listing (its mark).
     restore = carryover.restores_at(state.carry_over)
     if restore is not None and restore > now:
         # The first run after the limit's window resets gives the active key its full limit.

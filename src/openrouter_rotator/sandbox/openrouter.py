@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from ..marker import base_name
 from .http import Request, Response, Router, error_body
 
 PAGE_SIZE = 100
@@ -372,8 +373,9 @@ class OpenRouterStandIn:
             return found if ids else [self.guardrails[g] for g in found]
 
     def live_keys(self, name: str | None = None) -> list[KeyRecord]:
+        """Live keys, newest first; ``name``: only those named so (the engine's mark aside)."""
         with self._lock:
-            found = [k for k in self.keys.values() if name is None or k.name == name]
+            found = [k for k in self.keys.values() if name is None or base_name(k.name) == name]
         return sorted(found, key=lambda k: k.seq, reverse=True)
 
     def set_usage(self, key_hash_: str, **fields: Any) -> None:
