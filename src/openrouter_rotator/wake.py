@@ -9,9 +9,9 @@ GitHub expressions have no clock: the gate learns the hour from the cron line th
 
 :func:`due_times` is the one place that knows what work falls due when: a rotation, a key to
 revoke, an interrupted run to settle (its lock expires within 30 minutes, see lock.py).
-Anything else that falls due at a known moment adds itself there, and the gate follows. :func:`wake_hours` turns those
-moments into the hours of the next 24 h whose tick must start a job; the engine stores them with
-every state it writes (see ``Rotator._save``).
+Anything else that falls due at a known moment adds itself there, and the gate follows.
+:func:`wake_hours` turns those moments into the hours of the next 24 h whose tick must start a
+job; the engine stores them with every state it writes (see ``Rotator._save``).
 """
 
 from __future__ import annotations
