@@ -21,7 +21,7 @@ from openrouter_rotator.sandbox import Sandbox
 from openrouter_rotator.state import (
     ActiveKey,
     CarryOver,
-    Lease,
+    InFlight,
     RetiringKey,
     State,
     parse_wake,
@@ -199,9 +199,10 @@ def test_work_left_undone_wakes_the_next_tick_but_not_a_quiet_run() -> None:
     assert wake_hours(state, config(), NOW, overdue=False) == ()
 
 
-def test_a_lease_a_killed_run_left_wakes_its_expiry() -> None:
-    lease = Lease("someone", NOW + timedelta(minutes=15))
-    state = State(active=active(NOW - timedelta(days=1)), lease=lease)
+def test_the_record_a_killed_run_left_wakes_the_next_ticks() -> None:
+    """Its lock expires within 30 minutes (lock.py): one of the next ticks settles it."""
+    flight = InFlight("publishing", NOW, "schedule", "due", "c" * 64)
+    state = State(active=active(NOW - timedelta(days=1)), in_flight=flight)
     assert wake_hours(state, config(), NOW) == (3, 4, 5)
 
 
@@ -234,7 +235,10 @@ def test_every_write_carries_the_field_and_a_quiet_run_writes_only_when_it_moved
     assert day_before.store.writes == 1  # type: ignore[attr-defined]
     after = load_state(sandbox)
     assert after is not None and after.wake == (3,)
-    assert replace(after, wake=None) == replace(state, wake=None)  # nothing else changed
+    # Nothing else changed but the bookkeeping of the lock the write was made under.
+    bookkeeping = {"wake": None, "generation": 0, "locks": ()}
+    assert replace(after, **bookkeeping) == replace(state, **bookkeeping)
+    assert after.generation == state.generation + 1
 
     again = make_rotator(sandbox, clock, rotate_at="03:00")
     again.run()
