@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -243,3 +244,58 @@ def test_generated_input_exits_0_1_or_2_and_2_changes_nothing(
     if code == 2:
         assert mutating == [], err
         assert len(err.strip().splitlines()) == 1, err
+
+
+# -- nothing printed on a runner can start a workflow command -------------------------------
+
+INJECTED = "bad\n::error::pwned\r::stop-commands::tok\r\n  ::add-mask::x\n##[error]legacy"
+
+
+def test_input_and_api_text_can_never_start_a_workflow_command(
+    sandbox: Sandbox, tmp_path: Any
+) -> None:
+    """A reason and an API's error message full of workflow commands, on Actions: the only
+    lines that start a command are the action's own (masks, its ::error:: and ::warning::)."""
+    from .cli_helpers import run_cli
+
+    assert run_cli(sandbox, "rotate").returncode == 0
+    sandbox.fault(
+        r"/environments/production/secrets/OPENROUTER_API_KEY$",
+        method="PUT",
+        status=422,
+        times=None,
+        body={"message": INJECTED},
+    )
+    runner = {
+        "GITHUB_ACTIONS": "true",
+        "GITHUB_OUTPUT": str(tmp_path / "out"),
+        "GITHUB_STEP_SUMMARY": str(tmp_path / "sum"),
+        "ROTATOR_VERBOSE": "1",
+    }
+    for extra in ([], ["--json"]):
+        done = run_cli(
+            sandbox,
+            "rotate",
+            "--force",
+            "--reason",
+            "##[error]x ::stop-commands::y",
+            *extra,
+            **runner,
+        )
+        assert done.returncode == 1, done.stderr
+        assert "pwned" in done.stdout + done.stderr  # the message is shown, made inert
+        for line in re.split(r"\r\n|\r|\n", done.stdout + done.stderr):
+            if line.lstrip().startswith("::"):
+                assert line.startswith(("::add-mask::", "::error title=", "::warning title=")), line
+                assert "\n" not in line and "pwned" not in line.split("::")[1], line
+            assert "##[" not in line, line
+
+
+def test_a_reason_shaped_like_a_key_is_stored_redacted(sandbox: Sandbox) -> None:
+    leaked = "sk-or-v1-" + "0a1b" * 16
+    token = "ghp_" + "A1b2C3d4" * 5
+    code, out, err, _ = run(sandbox, ["--force", "--reason", f"leaked {leaked} and {token}"], {})
+    assert code == 0, err
+    state = sandbox.github.variable("octo-org/app", "OPENROUTER_API_KEY_ROTATION") or ""
+    assert leaked not in state + out + err and token not in state + out + err
+    assert "leaked [redacted] and [redacted]" in state

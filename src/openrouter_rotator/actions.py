@@ -7,7 +7,9 @@ print the secret. Escaping follows the official toolkit (``@actions/core``: ``es
 
 from __future__ import annotations
 
+import logging
 import os
+import re
 import secrets
 import sys
 from collections.abc import Mapping
@@ -31,6 +33,37 @@ def escape_data(text: str) -> str:
 
 def escape_property(text: str) -> str:
     return escape_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")  # the runner splits output on all three
+
+
+def inert(text: str) -> str:
+    """Text printed on a runner (a result, an error, a log line) made unable to start a workflow
+    command, whatever part of it came from input or from a remote service.
+
+    The runner takes a line as a command when it starts with ``::`` once leading spaces are
+    trimmed, and still honours the legacy ``##[command]`` form anywhere in a line; our own
+    commands go out through :class:`Actions`, never through this.
+    """
+    lines = []
+    for line in _LINE_BREAK.split(text):
+        if line.lstrip().startswith("::"):
+            line = "> " + line
+        lines.append(line.replace("##[", "# #["))
+    return "\n".join(lines)
+
+
+def inert_json(text: str) -> str:
+    """One JSON line made inert with the same value: ``#`` written as its JSON escape."""
+    return text.replace("##[", "#\\u0023[")
+
+
+class InertFormatter(logging.Formatter):
+    """Log lines on a runner: an API's message with a line break cannot start a command."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return inert(super().format(record))
 
 
 class Actions:

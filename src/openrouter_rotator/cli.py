@@ -16,7 +16,16 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from . import __version__, render
-from .actions import Actions, report_failure, report_result, report_verify
+from .actions import (
+    Actions,
+    InertFormatter,
+    inert,
+    inert_json,
+    on_actions,
+    report_failure,
+    report_result,
+    report_verify,
+)
 from .config import Config, add_options, parse_config
 from .errors import ConfigError, RotatorError
 
@@ -80,11 +89,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _emit(result: RunResult, args: argparse.Namespace, config: Config, out: Any) -> None:
+def _emit(
+    result: RunResult, args: argparse.Namespace, config: Config, out: Any, on_runner: bool
+) -> None:
+    # On a runner, nothing printed can start a workflow command (a reason, an API's message).
     if config.json:
-        out.write(json.dumps(result.to_json(with_targets=args.command == "rotate")) + "\n")
+        text = json.dumps(result.to_json(with_targets=args.command == "rotate"))
+        out.write(_shown(text, on_runner, json_line=True) + "\n")
     else:
-        out.write(render.render_text(result, args.command, config.secret_name) + "\n")
+        text = render.render_text(result, args.command, config.secret_name)
+        out.write(_shown(text, on_runner) + "\n")
 
 
 def run_engine(args: argparse.Namespace, env: Mapping[str, str]) -> int:
@@ -109,7 +123,7 @@ def run_engine(args: argparse.Namespace, env: Mapping[str, str]) -> int:
             try:
                 result = rotator.status() if args.command == "status" else rotator.run()
             except RotationFailed as failure:
-                _emit(failure.result, args, config, sys.stdout)
+                _emit(failure.result, args, config, sys.stdout, actions.enabled)
                 report_failure(actions, failure, config, failure.result, args.command)
                 raise
     except RotationFailed:
@@ -118,13 +132,13 @@ def run_engine(args: argparse.Namespace, env: Mapping[str, str]) -> int:
         # On Actions: ::error:: with the fix, and the failure in the job summary.
         report_failure(actions, exc, config, None, args.command)
         raise
-    _emit(result, args, config, sys.stdout)
+    _emit(result, args, config, sys.stdout, actions.enabled)
     report_result(actions, result, config, args.command)
     warning = render.usage_message(result, config)
     if warning and not actions.enabled:
         print(f"warning: {warning}", file=sys.stderr)
     for problem in result.problems:
-        print(f"error: {problem}", file=sys.stderr)
+        print(_shown(f"error: {problem}", actions.enabled), file=sys.stderr)
     return 0 if result.ok else 1
 
 
@@ -141,19 +155,21 @@ def run_verify(config: Config, env: Mapping[str, str], actions: Actions) -> int:
         report_failure(actions, exc, config, None, "verify")
         raise
     if config.json:
-        print(json.dumps(result.to_json()))
+        print(_shown(json.dumps(result.to_json()), actions.enabled, json_line=True))
     else:
-        print(render.render_verify(result))
+        print(_shown(render.render_verify(result), actions.enabled))
     report_verify(actions, result, config)
     return 0 if result.verified else 1
 
 
 def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:
     env = os.environ if env is None else env
+    on_runner = on_actions(env)
+    handler = logging.StreamHandler(sys.stderr)
+    log_format = "%(levelname)s %(name)s: %(message)s"
+    handler.setFormatter(InertFormatter(log_format) if on_runner else logging.Formatter(log_format))
     logging.basicConfig(
-        level=logging.INFO if env.get("ROTATOR_VERBOSE") else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
+        level=logging.INFO if env.get("ROTATOR_VERBOSE") else logging.WARNING, handlers=[handler]
     )
     args = build_parser().parse_args(argv)
     try:
@@ -165,13 +181,19 @@ def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None
             return serve_sandbox(args.port)
         return run_engine(args, env)
     except ConfigError as exc:
-        print(f"openrouter-rotator: error: {exc}", file=sys.stderr)
+        print(_shown(f"openrouter-rotator: error: {exc}", on_runner), file=sys.stderr)
         return 2
     except RotatorError as exc:
-        print(f"openrouter-rotator: error: {exc}", file=sys.stderr)
+        print(_shown(f"openrouter-rotator: error: {exc}", on_runner), file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         return 130
+
+
+def _shown(text: str, on_runner: bool, json_line: bool = False) -> str:
+    if not on_runner:
+        return text
+    return inert_json(text) if json_line else inert(text)
 
 
 def _invocation() -> str:

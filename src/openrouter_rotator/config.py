@@ -243,6 +243,26 @@ def visible_text(text: str, option: str) -> str:
     return text
 
 
+# Shapes of keys and tokens a reason must not carry into the state (which anyone who can read
+# the repository's variables sees): OpenRouter and other "sk-" keys, GitHub tokens, Slack
+# tokens, AWS access key ids, JWTs, and any long run of key-like characters with digits.
+_SECRET_SHAPES = re.compile(
+    r"sk-[A-Za-z0-9_-]{16,}"
+    r"|gh[pousr]_[A-Za-z0-9]{20,}"
+    r"|github_pat_[A-Za-z0-9_]{20,}"
+    r"|xox[abprs]-[A-Za-z0-9-]{10,}"
+    r"|(?:AKIA|ASIA)[0-9A-Z]{16}"
+    r"|eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*"
+    r"|(?=[A-Za-z0-9+/_=-]*[0-9])(?=[A-Za-z0-9+/_=-]*[A-Za-z])[A-Za-z0-9+/_=-]{32,}"
+)
+REDACTED = "[redacted]"
+
+
+def redact_secrets(text: str) -> str:
+    """``text`` with anything shaped like a key or token replaced by ``[redacted]``."""
+    return _SECRET_SHAPES.sub(REDACTED, text)
+
+
 def _credential(env: Mapping[str, str], name: str) -> str:
     """A secret from the environment. One trailing line break (a copy-paste) is dropped; any
     other space, control or non-ASCII character is refused, never used as is. The value is
@@ -462,7 +482,8 @@ def parse_config(
         github_api_url=github_url,
         force=source.flag("force", False),
         dry_run=source.flag("dry_run", False),
-        reason=visible_text(source.text("reason", "") or "", "--reason")[:200],
+        # Stored in the state, which anyone with read access sees: never a key or token.
+        reason=redact_secrets(visible_text(source.text("reason", "") or "", "--reason"))[:200],
         json=source.flag("json", False),
         usage_alert_threshold=threshold,
         alert_webhook_url=alert_url,
