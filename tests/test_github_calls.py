@@ -1,4 +1,5 @@
-"""Variables, dispatch, permissions, comments, reactions and GitHub App auth, over loopback.
+"""Variables, dispatch, permissions, comments, reactions and GitHub App auth, over loopback
+(the webhook's client: the engine's plus its own calls).
 
 Every exchange is validated against the official description (``github_sandbox``).
 """
@@ -9,24 +10,24 @@ import pytest
 
 from openrouter_rotator.errors import ConfigError, GitHubAuthError, GitHubStatusError
 from openrouter_rotator.github import (
-    GitHubClient,
     VariableExists,
     VariableNotFound,
     parse_target,
 )
 from openrouter_rotator.sandbox import Sandbox
+from webhook.github_api import WebhookGitHub
 
 REPO = "octo-org/app"
 
 
 @pytest.fixture
-def gh(github_sandbox: Sandbox) -> GitHubClient:
-    return GitHubClient(
+def gh(github_sandbox: Sandbox) -> WebhookGitHub:
+    return WebhookGitHub(
         github_sandbox.github.admin_token, github_sandbox.github_url, write_interval=0
     )
 
 
-def test_variable_lifecycle(github_sandbox: Sandbox, gh: GitHubClient) -> None:
+def test_variable_lifecycle(github_sandbox: Sandbox, gh: WebhookGitHub) -> None:
     assert gh.get_variable(REPO, "OPENROUTER_API_KEY_ROTATION") is None
     with pytest.raises(VariableNotFound):
         gh.update_variable(REPO, "OPENROUTER_API_KEY_ROTATION", "{}")
@@ -42,7 +43,7 @@ def test_variable_lifecycle(github_sandbox: Sandbox, gh: GitHubClient) -> None:
         gh.get_variable("not-a-repo", "X")
 
 
-def test_variables_of_a_missing_repository(gh: GitHubClient) -> None:
+def test_variables_of_a_missing_repository(gh: WebhookGitHub) -> None:
     assert gh.get_variable("octo-org/nope", "STATE") is None  # indistinguishable, by design
     with pytest.raises(GitHubAuthError, match="Variables: write"):
         gh.create_variable("octo-org/nope", "STATE", "{}")
@@ -51,7 +52,7 @@ def test_variables_of_a_missing_repository(gh: GitHubClient) -> None:
 
 
 def test_dispatch_returns_the_run_url_and_is_recorded(
-    github_sandbox: Sandbox, gh: GitHubClient
+    github_sandbox: Sandbox, gh: WebhookGitHub
 ) -> None:
     inputs = {"force": "true", "reason": "slack: @mona: leaked", "emergency": "false"}
     url = gh.dispatch_workflow(REPO, "rotate-openrouter-key.yml", "main", inputs)
@@ -64,7 +65,7 @@ def test_dispatch_returns_the_run_url_and_is_recorded(
     )
 
 
-def test_dispatch_refusals(github_sandbox: Sandbox, gh: GitHubClient) -> None:
+def test_dispatch_refusals(github_sandbox: Sandbox, gh: WebhookGitHub) -> None:
     with pytest.raises(GitHubStatusError) as caught:
         gh.dispatch_workflow(REPO, "rotate-openrouter-key.yml", "main", {"colour": "red"})
     assert caught.value.status == 422 and 'Unexpected inputs provided: ["colour"]' in str(
@@ -72,20 +73,20 @@ def test_dispatch_refusals(github_sandbox: Sandbox, gh: GitHubClient) -> None:
     )
     with pytest.raises(GitHubAuthError, match="Actions: write"):
         gh.dispatch_workflow(REPO, "missing.yml", "main", {})
-    readonly = GitHubClient(github_sandbox.github.readonly_token, github_sandbox.github_url)
+    readonly = WebhookGitHub(github_sandbox.github.readonly_token, github_sandbox.github_url)
     with pytest.raises(GitHubAuthError):
         readonly.dispatch_workflow(REPO, "rotate-openrouter-key.yml", "main", {})
     assert github_sandbox.github.dispatches == []
 
 
 @pytest.mark.parametrize("role", ["admin", "maintain", "write", "triage", "read", "none"])
-def test_collaborator_permission(github_sandbox: Sandbox, gh: GitHubClient, role: str) -> None:
+def test_collaborator_permission(github_sandbox: Sandbox, gh: WebhookGitHub, role: str) -> None:
     github_sandbox.github.set_permission(REPO, "mona", role)
     assert gh.collaborator_permission(REPO, "mona") == role
     assert gh.collaborator_permission(REPO, "someone-else") == "none"
 
 
-def test_comments_and_reactions_are_recorded(github_sandbox: Sandbox, gh: GitHubClient) -> None:
+def test_comments_and_reactions_are_recorded(github_sandbox: Sandbox, gh: WebhookGitHub) -> None:
     gh.create_issue_comment(REPO, 12, "Rotation dispatched: run 1")
     gh.add_reaction(REPO, 987654, "rocket")
     gh.add_reaction(REPO, 987654, "rocket")  # the same reaction twice is one reaction
@@ -103,7 +104,7 @@ def test_comments_and_reactions_are_recorded(github_sandbox: Sandbox, gh: GitHub
 
 def test_github_app_installation_token(github_sandbox: Sandbox) -> None:
     box = github_sandbox
-    app = GitHubClient.from_app(
+    app = WebhookGitHub.from_app(
         box.github.app_id, box.github.app_private_key, REPO, box.github_url, write_interval=0
     )
     assert app.requests_made == 2
@@ -129,9 +130,9 @@ def test_github_app_with_the_wrong_key_is_refused(github_sandbox: Sandbox) -> No
     )
     box = github_sandbox
     with pytest.raises(GitHubAuthError) as caught:
-        GitHubClient.from_app(box.github.app_id, other, REPO, box.github_url)
+        WebhookGitHub.from_app(box.github.app_id, other, REPO, box.github_url)
     assert caught.value.status == 401 and "installed on octo-org/app" in str(caught.value)
     with pytest.raises(GitHubAuthError):
-        GitHubClient.from_app(box.github.app_id, box.github.app_private_key, "x/y", box.github_url)
+        WebhookGitHub.from_app(box.github.app_id, box.github.app_private_key, "x/y", box.github_url)
     with pytest.raises(ConfigError):
-        GitHubClient.from_app(box.github.app_id, "not a key", REPO, box.github_url)
+        WebhookGitHub.from_app(box.github.app_id, "not a key", REPO, box.github_url)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 from openapi_core.validation.response.exceptions import InvalidData
 
-from openrouter_rotator.github import GitHubClient, parse_target
+from openrouter_rotator.github import parse_target
 from openrouter_rotator.sandbox import Sandbox
+from webhook.github_api import WebhookGitHub
 
 from .conftest import assert_api_version, check_github_exchanges
 
@@ -15,7 +16,7 @@ NAME = "OPENROUTER_API_KEY"
 
 def run_everything(box: Sandbox) -> None:
     box.github.add_repo("octo-org/web")
-    gh = GitHubClient(box.github.admin_token, box.github_url, write_interval=0)
+    gh = WebhookGitHub(box.github.admin_token, box.github_url, write_interval=0)
     specs = [
         "repo:octo-org/app",
         "env:octo-org/app/production",
@@ -33,7 +34,7 @@ def run_everything(box: Sandbox) -> None:
     gh.collaborator_permission("octo-org/app", "mona")
     gh.create_issue_comment("octo-org/app", 1, "ok")
     gh.add_reaction("octo-org/app", 1, "+1")
-    GitHubClient.from_app(
+    WebhookGitHub.from_app(
         box.github.app_id, box.github.app_private_key, "octo-org/app", box.github_url
     )
     try:
@@ -77,7 +78,7 @@ def test_every_operation_the_client_uses_is_in_the_contract(sandbox: Sandbox) ->
 
 
 def test_the_check_is_not_vacuous(sandbox: Sandbox) -> None:
-    gh = GitHubClient(sandbox.github.admin_token, sandbox.github_url, write_interval=0)
+    gh = WebhookGitHub(sandbox.github.admin_token, sandbox.github_url, write_interval=0)
     gh.collaborator_permission("octo-org/app", "mona")
     [exchange] = sandbox.github.exchanges
     exchange.response_body = exchange.response_body.replace(b'"role_name"', b'"role"', 1)

@@ -27,6 +27,7 @@ from openrouter_rotator.github import (
     VariableNotFound,
     parse_target,
 )
+from webhook.github_api import WebhookGitHub
 
 API = "https://api.github.com"
 # PyGithub's connection class spells the port out, so the mocks must too.
@@ -54,8 +55,9 @@ def sleeps() -> Sleeps:
 
 
 @pytest.fixture
-def gh(sleeps: Sleeps) -> GitHubClient:
-    return GitHubClient(TOKEN, API, write_interval=0, retries=3, sleep=sleeps)
+def gh(sleeps: Sleeps) -> WebhookGitHub:
+    """The engine's client with the webhook's calls: every GitHub call the project makes."""
+    return WebhookGitHub(TOKEN, API, write_interval=0, retries=3, sleep=sleeps)
 
 
 def err(message: str, status: int) -> dict[str, str]:
@@ -73,7 +75,7 @@ def opened(call: responses.Call) -> str:
 
 @responses.activate
 def test_secondary_rate_limit_with_retry_after_is_honoured(
-    gh: GitHubClient, sleeps: Sleeps
+    gh: WebhookGitHub, sleeps: Sleeps
 ) -> None:
     responses.get(REPO_KEY, json=PUBLIC_KEY)
     responses.put(
@@ -91,7 +93,7 @@ def test_secondary_rate_limit_with_retry_after_is_honoured(
 
 
 @responses.activate
-def test_429_with_a_reset_time_waits_until_the_reset(gh: GitHubClient, sleeps: Sleeps) -> None:
+def test_429_with_a_reset_time_waits_until_the_reset(gh: WebhookGitHub, sleeps: Sleeps) -> None:
     reset = int(time.time()) + 20
     responses.get(
         REPO_KEY,
@@ -106,7 +108,7 @@ def test_429_with_a_reset_time_waits_until_the_reset(gh: GitHubClient, sleeps: S
 
 @responses.activate
 def test_secondary_rate_limit_without_headers_waits_a_minute(
-    gh: GitHubClient, sleeps: Sleeps
+    gh: WebhookGitHub, sleeps: Sleeps
 ) -> None:
     responses.post(
         f"{MOCK}/repos/octo/app/actions/variables",
@@ -143,7 +145,7 @@ def test_a_wait_longer_than_the_cap_fails_at_once(sleeps: Sleeps) -> None:
 
 
 @responses.activate
-def test_5xx_on_an_idempotent_put_is_retried(gh: GitHubClient, sleeps: Sleeps) -> None:
+def test_5xx_on_an_idempotent_put_is_retried(gh: WebhookGitHub, sleeps: Sleeps) -> None:
     responses.get(REPO_KEY, json=PUBLIC_KEY)
     responses.put(REPO_SECRET, status=502, json=err("Server Error", 502))
     responses.put(REPO_SECRET, status=503, json=err("Unavailable", 503))
@@ -154,7 +156,7 @@ def test_5xx_on_an_idempotent_put_is_retried(gh: GitHubClient, sleeps: Sleeps) -
 
 
 @responses.activate
-def test_5xx_that_persists_is_reported_after_the_retries(gh: GitHubClient, sleeps: Sleeps) -> None:
+def test_5xx_that_persists_is_reported_after_the_retries(gh: WebhookGitHub, sleeps: Sleeps) -> None:
     responses.get(REPO_KEY, json=PUBLIC_KEY)
     responses.put(REPO_SECRET, status=500, json=err("Server Error", 500))
     plan = gh.preflight([parse_target("repo:octo/app")], NAME)
@@ -167,7 +169,7 @@ def test_5xx_that_persists_is_reported_after_the_retries(gh: GitHubClient, sleep
 
 
 @responses.activate
-def test_a_dispatch_is_never_repeated_on_5xx(gh: GitHubClient, sleeps: Sleeps) -> None:
+def test_a_dispatch_is_never_repeated_on_5xx(gh: WebhookGitHub, sleeps: Sleeps) -> None:
     url = f"{MOCK}/repos/octo/app/actions/workflows/rotate.yml/dispatches"
     responses.post(url, status=502, json=err("Bad gateway", 502))
     with pytest.raises(GitHubStatusError, match="HTTP 502"):
@@ -178,14 +180,14 @@ def test_a_dispatch_is_never_repeated_on_5xx(gh: GitHubClient, sleeps: Sleeps) -
 
 
 @responses.activate
-def test_dispatch_without_run_details_returns_none(gh: GitHubClient) -> None:
+def test_dispatch_without_run_details_returns_none(gh: WebhookGitHub) -> None:
     responses.post(f"{MOCK}/repos/octo/app/actions/workflows/7/dispatches", status=204)
     assert gh.dispatch_workflow("octo/app", "7", "main", {}) is None
 
 
 @responses.activate
 def test_lost_connections_are_retried_on_reads_then_explained(
-    gh: GitHubClient, sleeps: Sleeps
+    gh: WebhookGitHub, sleeps: Sleeps
 ) -> None:
     responses.get(REPO_KEY, body=requests.ConnectionError("reset"))
     with pytest.raises(GitHubTransportError) as caught:
@@ -205,7 +207,7 @@ def test_a_timeout_is_a_transport_error(sleeps: Sleeps) -> None:
 
 
 @responses.activate
-def test_401_explains_the_token_is_bad(gh: GitHubClient) -> None:
+def test_401_explains_the_token_is_bad(gh: WebhookGitHub) -> None:
     responses.get(REPO_KEY, status=401, json=err("Bad credentials", 401))
     with pytest.raises(GitHubAuthError) as caught:
         gh.preflight([parse_target("repo:octo/app")], NAME)
@@ -215,7 +217,7 @@ def test_401_explains_the_token_is_bad(gh: GitHubClient) -> None:
 
 
 @responses.activate
-def test_403_on_org_secrets_names_the_org_permission(gh: GitHubClient) -> None:
+def test_403_on_org_secrets_names_the_org_permission(gh: WebhookGitHub) -> None:
     responses.get(
         f"{MOCK}/orgs/octo/actions/secrets/public-key",
         status=403,
@@ -228,7 +230,7 @@ def test_403_on_org_secrets_names_the_org_permission(gh: GitHubClient) -> None:
 
 
 @responses.activate
-def test_403_quotes_githubs_accepted_permissions(gh: GitHubClient) -> None:
+def test_403_quotes_githubs_accepted_permissions(gh: WebhookGitHub) -> None:
     """When GitHub says what the call needs, the hint says it first, in GitHub's names."""
     responses.put(
         f"{MOCK}/repos/octo/app/environments/production/secrets/{NAME}",
@@ -255,7 +257,7 @@ def test_403_quotes_githubs_accepted_permissions(gh: GitHubClient) -> None:
 
 
 @responses.activate
-def test_403_without_the_header_keeps_the_general_advice(gh: GitHubClient) -> None:
+def test_403_without_the_header_keeps_the_general_advice(gh: WebhookGitHub) -> None:
     responses.get(REPO_KEY, status=403, json=err("Must have admin rights to Repository.", 403))
     with pytest.raises(GitHubAuthError) as caught:
         gh.preflight([parse_target("repo:octo/app")], NAME)
@@ -264,7 +266,7 @@ def test_403_without_the_header_keeps_the_general_advice(gh: GitHubClient) -> No
 
 
 @responses.activate
-def test_404_of_an_environment_key_tells_a_missing_environment(gh: GitHubClient) -> None:
+def test_404_of_an_environment_key_tells_a_missing_environment(gh: WebhookGitHub) -> None:
     responses.get(
         f"{MOCK}/repos/octo/app/environments/review%2Fpr-1/secrets/public-key",
         status=404,
@@ -277,7 +279,7 @@ def test_404_of_an_environment_key_tells_a_missing_environment(gh: GitHubClient)
 
 
 @responses.activate
-def test_404_of_an_environment_key_in_a_missing_repository(gh: GitHubClient) -> None:
+def test_404_of_an_environment_key_in_a_missing_repository(gh: WebhookGitHub) -> None:
     responses.get(
         f"{MOCK}/repos/octo/gone/environments/prod/secrets/public-key",
         status=404,
@@ -289,7 +291,7 @@ def test_404_of_an_environment_key_in_a_missing_repository(gh: GitHubClient) -> 
 
 
 @responses.activate
-def test_an_unusable_public_key_is_refused(gh: GitHubClient) -> None:
+def test_an_unusable_public_key_is_refused(gh: WebhookGitHub) -> None:
     responses.get(REPO_KEY, json={"key_id": "1", "key": "bm90IGEga2V5"})
     with pytest.raises(GitHubStatusError, match="not a base64 Curve25519 key"):
         gh.preflight([parse_target("repo:octo/app")], NAME)
@@ -308,7 +310,7 @@ def test_enterprise_server_api_root_with_a_path(sleeps: Sleeps) -> None:
 
 
 @responses.activate
-def test_variables_conflict_and_missing_are_distinct_errors(gh: GitHubClient) -> None:
+def test_variables_conflict_and_missing_are_distinct_errors(gh: WebhookGitHub) -> None:
     base = f"{MOCK}/repos/octo/app/actions/variables"
     responses.post(base, status=409, json=err("Already exists - Variable already exists", 409))
     responses.patch(f"{base}/STATE", status=404, json=err("Not Found", 404))
@@ -324,7 +326,7 @@ def test_variables_conflict_and_missing_are_distinct_errors(gh: GitHubClient) ->
 
 
 @responses.activate
-def test_a_selected_org_secret_keeps_all_its_repositories(gh: GitHubClient) -> None:
+def test_a_selected_org_secret_keeps_all_its_repositories(gh: WebhookGitHub) -> None:
     base = f"{MOCK}/orgs/octo/actions/secrets"
     responses.get(f"{base}/public-key", json=PUBLIC_KEY)
     responses.get(
@@ -348,7 +350,7 @@ def test_a_selected_org_secret_keeps_all_its_repositories(gh: GitHubClient) -> N
 
 
 @responses.activate
-def test_collaborator_permission_uses_the_role_name(gh: GitHubClient) -> None:
+def test_collaborator_permission_uses_the_role_name(gh: WebhookGitHub) -> None:
     url = f"{MOCK}/repos/octo/app/collaborators/mona/permission"
     for permission, role, expected in [
         ("write", "maintain", "maintain"),

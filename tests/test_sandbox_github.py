@@ -296,10 +296,10 @@ def test_a_dispatch_makes_a_run_titled_by_the_run_name(box: Sandbox) -> None:
     )
 
 
-def test_the_engine_finds_a_run_by_its_title(box: Sandbox) -> None:
-    from openrouter_rotator.github import GitHubClient
+def test_the_webhook_finds_a_run_by_its_title(box: Sandbox) -> None:
+    from webhook.github_api import WebhookGitHub
 
-    gh = GitHubClient(box.github.admin_token, box.github_url, write_interval=0)
+    gh = WebhookGitHub(box.github.admin_token, box.github_url, write_interval=0)
     started = time.time()
     url = gh.dispatch_workflow(
         "octo-org/app", "rotate-openrouter-key.yml", "main", {"request-id": "r-77"}

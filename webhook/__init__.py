@@ -7,7 +7,8 @@ missing. Tests pass a mapping, the way Flask's tutorial does; besides Flask sett
 
 - ``ROTATOR_SETTINGS``: a :class:`~webhook.config.WebhookSettings` (skips the file and env),
 - ``ROTATOR_ENV``: the environment mapping to read instead of ``os.environ``,
-- ``ROTATOR_GITHUB``: a ``repository -> client`` factory (default: the engine's GitHubClient),
+- ``ROTATOR_GITHUB``: a ``repository -> client`` factory (default:
+  :class:`~webhook.github_api.WebhookGitHub`),
 - ``ROTATOR_STORE``: a :class:`~webhook.store.Store` (default: SQLite in the app's instance
   folder or ``[store] path``, or Redis with ``redis_url``),
 - ``ROTATOR_CLOCK``: a ``() -> unix seconds`` callable,

@@ -14,6 +14,8 @@ from typing import Any
 
 import httpx
 
+from openrouter_rotator.errors import SlackError
+
 from .store import Job
 from .worker import Outcome
 
@@ -43,11 +45,14 @@ os.register_at_fork(after_in_child=_forget_client)
 
 
 def post_json(url: str, payload: dict[str, Any], timeout: float = 10.0) -> None:
-    """POST a JSON message (Slack ``response_url`` or incoming webhook); raise on failure."""
-    response = _http().post(url, json=payload, timeout=timeout)
+    """POST a JSON message (Slack ``response_url`` or incoming webhook); SlackError on failure."""
+    # The URL is a credential: errors name the status or the failure's kind, never the URL.
+    try:
+        response = _http().post(url, json=payload, timeout=timeout)
+    except httpx.HTTPError as exc:
+        raise SlackError(f"no answer from the Slack URL ({type(exc).__name__})") from None
     if response.status_code >= 300:
-        # The URL is a credential: name the status only.
-        raise RuntimeError(f"HTTP {response.status_code} from the Slack URL")
+        raise SlackError("the Slack URL refused the message", status=response.status_code)
 
 
 def ephemeral(text: str) -> dict[str, Any]:

@@ -45,7 +45,7 @@ MAX_REASON = 500
 
 
 class GitHubPort(Protocol):
-    """The part of :class:`openrouter_rotator.github.GitHubClient` the webhook uses."""
+    """What the webhook calls on GitHub (:class:`~webhook.github_api.WebhookGitHub`)."""
 
     def dispatch_workflow(
         self, repo: str, workflow: str, ref: str, inputs: dict[str, str]
@@ -76,7 +76,7 @@ def default_github_factory(settings: WebhookSettings) -> GitHubFactory:
     ``write_interval`` then paces all of this process's writes, as GitHub asks ("at least one
     second between writes"), rather than each job's.
     """
-    from openrouter_rotator.github import GitHubClient
+    from .github_api import WebhookGitHub
 
     base_url = settings.github_api_url
     app_id, private_key = settings.github_app_id, settings.github_app_private_key
@@ -87,7 +87,7 @@ def default_github_factory(settings: WebhookSettings) -> GitHubFactory:
         "retries": 2,
         "write_interval": settings.github_write_interval,
     }
-    clients: dict[str, tuple[float, GitHubClient]] = {}
+    clients: dict[str, tuple[float, WebhookGitHub]] = {}
     lock = threading.Lock()
 
     def client(repo: str) -> GitHubPort:
@@ -97,9 +97,9 @@ def default_github_factory(settings: WebhookSettings) -> GitHubFactory:
             if cached is not None and time.monotonic() - cached[0] < APP_CLIENT_TTL:
                 return cached[1]
             if app_id is not None and private_key is not None:
-                made = GitHubClient.from_app(app_id, private_key, repo, base_url, **options)
+                made = WebhookGitHub.from_app(app_id, private_key, repo, base_url, **options)
             else:
-                made = GitHubClient(settings.github_token or "", base_url, **options)
+                made = WebhookGitHub(settings.github_token or "", base_url, **options)
             clients[key] = (time.monotonic(), made)
             return made
 

@@ -8,7 +8,8 @@ alive finishes what another left. A job is run so that running it again is harml
    claimed with the job's id as token (claiming it again after a crash finds our own token);
 2. an attempt after the first (the earlier worker died, or GitHub's answer was lost) first looks
    for the run: the dispatch carries input ``request-id``, the workflow puts it in its
-   ``run-name``, so :meth:`GitHubClient.find_run` finds a run that landed by its title;
+   ``run-name``, so :meth:`~webhook.github_api.WebhookGitHub.find_run` finds a run that landed
+   by its title;
 3. only then is the workflow dispatched. A 4xx is a definite failure: it is told to the
    requester and the job's claims (cooldown, replay) are given back so that a retry can succeed.
    A timeout, a lost connection or a 5xx may have dispatched: the job waits one lease and goes

@@ -1,4 +1,4 @@
-"""The one exception tree of the engine.
+"""The one exception tree of the engine and the webhook.
 
 ::
 
@@ -17,11 +17,12 @@
           |    +-- OpenRouterTransportError connection failure or timeout
           |    +-- CreateOutcomeUnknown    POST /keys may or may not have created a key
           +-- GitHubError
-               +-- GitHubAuthError          401/403/404 that means "this token cannot do that"
-               +-- GitHubStatusError
-               |    +-- VariableExists      POST of a variable that exists (409)
-               |    +-- VariableNotFound    PATCH of a variable that does not exist (404)
-               +-- GitHubTransportError
+          |    +-- GitHubAuthError          401/403/404 that means "this token cannot do that"
+          |    +-- GitHubStatusError
+          |    |    +-- VariableExists      POST of a variable that exists (409)
+          |    |    +-- VariableNotFound    PATCH of a variable that does not exist (404)
+          |    +-- GitHubTransportError
+          +-- SlackError                  the webhook's message to a Slack URL failed
 
 Programming errors (a call the code should never make) are ``ValueError`` / ``TypeError``.
 
@@ -169,3 +170,10 @@ class VariableExists(GitHubStatusError):
 
 class VariableNotFound(GitHubStatusError):
     """PATCH of a variable that does not exist (404): create it instead."""
+
+
+class SlackError(ApiError):
+    """A Slack ``response_url`` or incoming webhook refused a message or did not answer. The URL
+    is a credential: the message never shows it."""
+
+    service = "Slack"

@@ -11,8 +11,8 @@ What this module owns:
   existing organization secrets; every missing repository, environment, organization or
   permission surfaces there, before the engine creates a key. :meth:`GitHubClient.publish` then
   seals the value with each scope's key and writes the targets serially;
-* the repository Actions variables the state store lives in, workflow dispatch, collaborator
-  permissions, issue comments and reactions (the webhook's needs);
+* the repository Actions variables the state store lives in (the webhook's own calls, workflow
+  dispatch, permissions, comments and reactions, are :mod:`webhook.github_api`);
 * turning GitHub's answers into the engine's error tree with the fix in the message.
 
 Transport is PyGithub's :class:`~github.Requester.Requester`: it knows the API root (a GitHub
@@ -46,7 +46,7 @@ import time
 import urllib.parse
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import jwt
 import requests
@@ -65,10 +65,8 @@ from .errors import (
     VariableNotFound,
 )
 from .permissions import REQUIRED, describe, explain_header
-from .schedule import parse_timestamp
 from .targets import (
     KINDS,
-    PERMISSIONS,
     VISIBILITIES,
     Target,
     is_repository,
@@ -96,7 +94,7 @@ USER_AGENT = "openrouter-rotator"
 # Sent on every request, so the API the project was built against stays the one it gets when
 # GitHub makes a newer version the default (a request without the header gets the default).
 API_VERSION = "2022-11-28"
-REACTIONS = ("+1", "-1", "laugh", "confused", "heart", "hooray", "rocket", "eyes")
+
 # GitHub's secondary-rate-limit guidance: without retry-after or a reset time, wait a minute.
 SECONDARY_RATE_WAIT = 60.0
 
@@ -126,20 +124,7 @@ _NEED_VARIABLES = (
     )
     + f" on the state repository; {_APP_TOKEN}"
 )
-_NEED_DISPATCH = (
-    "a token with "
-    + describe(
-        REQUIRED[("POST", "/repos/{owner}/{repo}/actions/workflows/{workflow_id}/dispatches")]
-    )
-    + " on the repository that holds the workflow"
-)
-_NEED_ISSUES = (
-    "a token with "
-    + describe(REQUIRED[("POST", "/repos/{owner}/{repo}/issues/{issue_number}/comments")])
-    + ' (or "Pull requests: write" for comments on pull requests)'
-)
 _METADATA = describe(REQUIRED[("GET", "/repos/{owner}/{repo}")])
-_NEED_METADATA = f"a token with {_METADATA}"
 _DEFAULT_TOKEN = (
     "the workflow's default GITHUB_TOKEN cannot write secrets or variables, whatever the "
     "workflow's permissions: block grants"
@@ -288,6 +273,9 @@ def _rate_limit_wait(reply: _Reply, now: float) -> float:
 # --------------------------------------------------------------------------------------------
 
 
+_Client = TypeVar("_Client", bound="GitHubClient")
+
+
 class GitHubClient:
     """GitHub REST calls the engine and the webhook make, with pacing, retries and clear errors."""
 
@@ -336,13 +324,13 @@ class GitHubClient:
 
     @classmethod
     def from_app(
-        cls,
+        cls: type[_Client],
         app_id: int,
         private_key: str,
         repo: str,
         base_url: str = DEFAULT_GITHUB_API_URL,
         **options: Any,
-    ) -> GitHubClient:
+    ) -> _Client:
         """A client authenticated as the GitHub App's installation on ``repo`` ("owner/name").
 
         The installation token lives one hour; build a new client per job or request.
@@ -714,91 +702,6 @@ class GitHubClient:
         if reply.status == 404:
             return False
         raise self._fail(reply, "DELETE", path, _NEED_VARIABLES)
-
-    # ----------------------------------------------------------------------------------------
-    # webhook helpers
-    # ----------------------------------------------------------------------------------------
-
-    def dispatch_workflow(
-        self, repo: str, workflow: str, ref: str, inputs: dict[str, str]
-    ) -> str | None:
-        """Start ``workflow`` (file name or id) on ``ref``; the run's URL when GitHub tells it."""
-        path = f"{_repo_path(repo)}/actions/workflows/{_quote(str(workflow))}/dispatches"
-        body = {"ref": ref, "inputs": dict(inputs), "return_run_details": True}
-        # Never retried on 5xx: a dispatch that landed would start a second rotation.
-        reply = self._request("POST", path, body=body, idempotent=False)
-        if reply.status == 204:
-            return None
-        if reply.status == 200:
-            data = reply.data if isinstance(reply.data, dict) else {}
-            url = data.get("html_url")
-            return str(url) if url else None
-        raise self._fail(reply, "POST", path, _NEED_DISPATCH)
-
-    def find_run(
-        self, repo: str, workflow: str, title_part: str, created_since: float
-    ) -> str | None:
-        """The web URL of a dispatched run of ``workflow`` whose ``display_title`` contains
-        ``title_part`` (a request id the workflow puts in its ``run-name``), created at or after
-        ``created_since`` (unix seconds); None when there is none (yet)."""
-        path = f"{_repo_path(repo)}/actions/workflows/{_quote(str(workflow))}/runs"
-        # Runs come newest first; stop at the first one older than the request (with a minute
-        # of slack for clock skew between this host and GitHub). The ``created`` filter would
-        # do the same, but its search syntax (``>=date``) is not what the description allows.
-        since = created_since - 60
-        query: dict[str, Any] = {"event": "workflow_dispatch", "per_page": 100}
-        for page in range(1, 4):
-            reply = self._request("GET", path, query={**query, "page": page}, idempotent=True)
-            if reply.status != 200 or not isinstance(reply.data, dict):
-                raise self._fail(reply, "GET", path, _NEED_DISPATCH)
-            runs = reply.data.get("workflow_runs")
-            for run in runs if isinstance(runs, list) else []:
-                if not isinstance(run, dict):
-                    continue
-                if title_part in str(run.get("display_title") or ""):
-                    return str(run.get("html_url") or "") or None
-                if _timestamp(run.get("created_at")) < since:
-                    return None
-            if not isinstance(runs, list) or len(runs) < 100:
-                return None
-        return None
-
-    def collaborator_permission(self, repo: str, username: str) -> str:
-        """The user's role on ``repo``: admin, maintain, write, triage, read or none."""
-        path = f"{_repo_path(repo)}/collaborators/{_quote(username)}/permission"
-        reply = self._request("GET", path, idempotent=True)
-        if reply.status != 200 or not isinstance(reply.data, dict):
-            raise self._fail(reply, "GET", path, _NEED_METADATA)
-        # ``permission`` folds maintain into write and triage into read; ``role_name`` does not
-        # (it may also be a custom role, which then counts as its base permission).
-        role = str(reply.data.get("role_name") or "")
-        if role in PERMISSIONS:
-            return role
-        permission = str(reply.data.get("permission") or "none")
-        return permission if permission in PERMISSIONS else "none"
-
-    def create_issue_comment(self, repo: str, number: int, body: str) -> None:
-        path = f"{_repo_path(repo)}/issues/{int(number)}/comments"
-        reply = self._request("POST", path, body={"body": body}, idempotent=False)
-        if reply.status != 201:
-            raise self._fail(reply, "POST", path, _NEED_ISSUES)
-
-    def add_reaction(self, repo: str, comment_id: int, content: str) -> None:
-        if content not in REACTIONS:
-            raise ValueError(f"reaction must be one of {', '.join(REACTIONS)}, not {content!r}")
-        path = f"{_repo_path(repo)}/issues/comments/{int(comment_id)}/reactions"
-        # Adding the same reaction twice is harmless (GitHub answers 200), so it may be retried.
-        reply = self._request("POST", path, body={"content": content}, idempotent=True)
-        if reply.status not in (200, 201):
-            raise self._fail(reply, "POST", path, _NEED_ISSUES)
-
-
-def _timestamp(value: Any) -> float:
-    """GitHub's ``2026-03-10T12:00:00Z`` as unix seconds; 0 for anything else."""
-    try:
-        return parse_timestamp(value).timestamp()
-    except ValueError:
-        return 0.0
 
 
 def _json(text: str) -> Any:
