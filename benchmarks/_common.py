@@ -12,12 +12,11 @@ import time
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from openrouter_rotator.config import parse_config
 from openrouter_rotator.rotation import Rotator, RunResult
-from openrouter_rotator.sandbox import RecordedRequest, Sandbox
+from openrouter_rotator.sandbox import FakeClock, RecordedRequest, Sandbox
 from openrouter_rotator.state import State
 from openrouter_rotator.targets import parse_target
 
@@ -25,19 +24,6 @@ SECRET = "OPENROUTER_API_KEY"
 STATE_REPO = "octo-org/app"
 KEY_NAME = "benchmark"
 ORG = "octo-org"
-
-
-class Clock:
-    """A settable clock, so a forced rotation can follow the first key without waiting."""
-
-    def __init__(self) -> None:
-        self.moment = datetime.now(timezone.utc).replace(microsecond=0)
-
-    def __call__(self) -> datetime:
-        return self.moment
-
-    def advance(self, **delta: float) -> None:
-        self.moment += timedelta(**delta)
 
 
 def seed_repos(box: Sandbox, count: int, prefix: str = "svc") -> list[str]:
@@ -51,7 +37,7 @@ def seed_repos(box: Sandbox, count: int, prefix: str = "svc") -> list[str]:
 def make_rotator(
     box: Sandbox,
     targets: Sequence[str],
-    clock: Clock,
+    clock: FakeClock,
     *,
     write_interval: float = 0.0,
     **options: Any,
@@ -67,7 +53,7 @@ def make_rotator(
     return Rotator.from_config(parse_config(args, env), now=clock)
 
 
-def first_key(box: Sandbox, targets: Sequence[str], clock: Clock) -> RunResult:
+def first_key(box: Sandbox, targets: Sequence[str], clock: FakeClock) -> RunResult:
     """Issue the first key (so the measured run is a real rotation with a key to revoke)."""
     result = make_rotator(box, targets, clock).run()
     clock.advance(minutes=5)

@@ -24,7 +24,7 @@ import time
 from datetime import timedelta
 from typing import Any
 
-from _common import STATE_REPO, Clock, make_rotator, seed_repos
+from _common import STATE_REPO, FakeClock, make_rotator, seed_repos
 
 from openrouter_rotator.sandbox import Sandbox
 from openrouter_rotator.state import State
@@ -33,7 +33,7 @@ from openrouter_rotator.state import State
 def measure(n: int, ttl: timedelta) -> dict[str, Any]:
     with Sandbox() as box:
         targets = [f"repo:octo-org/{name}" for name in seed_repos(box, n)]
-        clock = Clock()
+        clock = FakeClock()
         make_rotator(box, targets, clock).run()
         clock.advance(minutes=5)
         rotator = make_rotator(box, targets, clock, force=True, revoke_after="0")

@@ -17,7 +17,7 @@ import sys
 import time
 from collections.abc import Sequence
 
-from _common import STATE_REPO, Clock, classify, count, first_key, make_rotator, median, table
+from _common import STATE_REPO, FakeClock, classify, count, first_key, make_rotator, median, table
 
 from openrouter_rotator.sandbox import Sandbox
 
@@ -26,7 +26,7 @@ TARGETS = ["repo:octo-org/app", "env:octo-org/app/production", "org:octo-org"]
 
 def in_process(runs: int, latency: float) -> tuple[float, float, dict[str, int], int]:
     with Sandbox() as box:
-        clock = Clock()
+        clock = FakeClock()
         first_key(box, TARGETS, clock)
         box.latency = latency
         times: list[float] = []

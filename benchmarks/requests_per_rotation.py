@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 from _common import (
     CLASSES,
     Budget,
-    Clock,
+    FakeClock,
     classify,
     count,
     first_key,
@@ -80,7 +80,7 @@ MIXES: dict[str, Seeder] = {
 def engine_run(seed: Seeder, revoke_after: str) -> tuple[Counter[str], list[str], int, list[str]]:
     with Sandbox() as box:
         targets = seed(box)
-        clock = Clock()
+        clock = FakeClock()
         first_key(box, targets, clock)
         box.reset_requests()
         result = make_rotator(box, targets, clock, force=True, revoke_after=revoke_after).run()
@@ -94,7 +94,7 @@ def engine_run(seed: Seeder, revoke_after: str) -> tuple[Counter[str], list[str]
 def baseline_run(seed: Seeder) -> Counter[str]:
     with Sandbox() as box:
         targets = seed(box)
-        first_key(box, targets, Clock())
+        first_key(box, targets, FakeClock())
         box.reset_requests()
         naive_rotation(box, targets)
         return count(classify(box.requests()))

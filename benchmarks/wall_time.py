@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
-from _common import ORG, Clock, first_key, make_rotator, naive_rotation, seed_repos, table
+from _common import ORG, FakeClock, first_key, make_rotator, naive_rotation, seed_repos, table
 
 from openrouter_rotator.sandbox import Sandbox
 
@@ -49,7 +49,7 @@ def measure(
     """Seconds and requests of one forced rotation (revoke-after 0) in a fresh sandbox."""
     with Sandbox() as box:
         targets = make_targets(box, n)
-        clock = Clock()
+        clock = FakeClock()
         first_key(box, targets, clock)  # without latency: only the measured run pays it
         box.reset_requests()
         box.latency = latency

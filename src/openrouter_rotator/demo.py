@@ -10,13 +10,12 @@ from __future__ import annotations
 import hashlib
 import sys
 import time
-from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING
 
 from .config import parse_config
 from .render import render_text, render_verify
 from .rotation import Rotator, RunResult
-from .sandbox import Sandbox
+from .sandbox import FakeClock, Sandbox
 from .verify import VerifyResult, verify
 
 if TYPE_CHECKING:
@@ -28,17 +27,6 @@ TARGETS = (
     "org:octo-org?visibility=selected&repositories=app,api",
     "dependabot:octo-org/app",
 )
-
-
-class SimulatedClock:
-    def __init__(self) -> None:
-        self.moment = datetime.now(timezone.utc).replace(microsecond=0)
-
-    def __call__(self) -> datetime:
-        return self.moment
-
-    def advance(self, delta: timedelta) -> None:
-        self.moment += delta
 
 
 def _bold(text: str) -> str:
@@ -55,7 +43,7 @@ def _indent(text: str) -> str:
 
 def run_demo() -> int:
     started = time.monotonic()
-    clock = SimulatedClock()
+    clock = FakeClock()
     with Sandbox() as box:
         env = {
             **box.env(),
@@ -100,7 +88,7 @@ def run_demo() -> int:
         first = result.key_hash
 
         _step(2, "An hour later the hourly schedule runs again: nothing is due")
-        clock.advance(timedelta(hours=1))
+        clock.advance(hours=1)
         if first:  # the apps have been busy: $12.50 of the $50 monthly limit used
             box.openrouter.spend(first, 12.5)
         box.reset_requests()
@@ -110,7 +98,7 @@ def run_demo() -> int:
         print(f"   ({len(box.requests())} requests, {len(writes)} writes)")
 
         _step(3, "Someone presses 'Run workflow' with force: rotation with a 6h grace period")
-        clock.advance(timedelta(hours=2))
+        clock.advance(hours=2)
         result = run("force", "reason=demo: quarterly rotation", "revoke_after=6h")
         print(_indent(render_text(result, "rotate", "OPENROUTER_API_KEY")))
         old_plain = _plaintext_of(box, first)
@@ -135,7 +123,7 @@ def run_demo() -> int:
         ok = failed.hold
 
         _step(5, "Six hours later: the old key spent $2 more in its grace; revocation is held")
-        clock.advance(timedelta(hours=6, minutes=1))
+        clock.advance(hours=6, minutes=1)
         if first:
             box.openrouter.spend(first, 2)
         result = run("revoke_after=6h")
@@ -145,7 +133,7 @@ def run_demo() -> int:
 
         _step(6, "The leftover secret is fixed; verify passes and the next run revokes")
         print(_indent(render_verify(check(production))))
-        clock.advance(timedelta(minutes=10))
+        clock.advance(minutes=10)
         result = run("revoke_after=6h")
         print(_indent(render_text(result, "rotate", "OPENROUTER_API_KEY")))
         ok = ok and result.revoked == (first,)

@@ -13,11 +13,20 @@ from __future__ import annotations
 
 from typing import Any
 
+from .clock import FakeClock
 from .github import GitHubStandIn
 from .http import Fault, RecordedRequest, Request, Response, Router, SandboxServer, fault_from_dict
 from .openrouter import OpenRouterStandIn, key_hash
 
-__all__ = ["Fault", "GitHubStandIn", "OpenRouterStandIn", "RecordedRequest", "Sandbox", "key_hash"]
+__all__ = [
+    "FakeClock",
+    "Fault",
+    "GitHubStandIn",
+    "OpenRouterStandIn",
+    "RecordedRequest",
+    "Sandbox",
+    "key_hash",
+]
 
 OPENROUTER_PREFIX = "/api/v1"
 GITHUB_PREFIX = "/github"
