@@ -32,6 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from openrouter_rotator.config import DEFAULT_GITHUB_API_URL
 from openrouter_rotator.errors import GitHubError, RotatorError
 
 from .config import RotationConfig, WebhookSettings
@@ -342,5 +343,5 @@ def actions_url(api_url: str, rotation: RotationConfig) -> str:
     """Where people see the rotation's runs. api.github.com serves github.com; GitHub Enterprise
     Server serves its API under /api/v3 of the web host."""
     base = api_url.rstrip("/")
-    web = "https://github.com" if base == "https://api.github.com" else base.removesuffix("/api/v3")
+    web = "https://github.com" if base == DEFAULT_GITHUB_API_URL else base.removesuffix("/api/v3")
     return f"{web}/{rotation.repository}/actions/workflows/{rotation.workflow}"

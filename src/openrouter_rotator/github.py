@@ -1,4 +1,4 @@
-"""The engine's GitHub layer: target specs, sealed secrets, Actions variables, dispatch.
+"""The engine's GitHub layer: sealed secrets to every target, the Actions variables of the state.
 
 What this module owns:
 
