@@ -100,7 +100,7 @@ def test_a_monthly_cap_holds_across_a_rotation_and_is_restored_after_the_reset(
     sandbox.openrouter.spend(first.key_hash, 5)
     during = make_rotator(sandbox, clock, **options).run()
     assert limit_of(sandbox, second.key_hash) == 56.32
-    assert during.reason == "not due; carrying spend over to the active key"
+    assert during.reason == "not due; carrying older keys' spend over to the active key's limit"
     state = load_state(sandbox)
     assert state is not None and state.carry_over is not None
     assert state.carry_over.limit_now == 56.32
@@ -129,6 +129,9 @@ def test_a_monthly_cap_holds_across_a_rotation_and_is_restored_after_the_reset(
     # The first run after the reset gives the key the full limit back.
     clock.moment = at("2026-02-01 00:17")
     restored = make_rotator(sandbox, clock, **options).run()
+    assert restored.reason == (
+        "not due; the limit's window has reset: the active key gets its full limit back"
+    )
     assert limit_of(sandbox, second.key_hash) == 100
     assert restored.carry_over is None
     state = load_state(sandbox)
@@ -225,7 +228,10 @@ def test_the_off_switch_gives_a_new_key_the_full_limit(sandbox: Sandbox) -> None
     third = make_rotator(sandbox, clock, force=True, **options).run()
     assert limit_of(sandbox, third.key_hash) == 60
     clock.advance(hours=1)
-    make_rotator(sandbox, clock, spend_carry_over=False, **options).run()
+    off = make_rotator(sandbox, clock, spend_carry_over=False, **options).run()
+    assert off.reason.endswith(
+        "spend carry-over is off: the active key gets its configured limit back"
+    )
     assert limit_of(sandbox, third.key_hash) == 100
     state = load_state(sandbox)
     assert state is not None and state.carry_over is None
@@ -274,3 +280,21 @@ def test_status_and_the_env_switch_through_the_cli(sandbox: Sandbox) -> None:
     bad = run_cli(sandbox, "rotate", ROTATOR_SPEND_CARRY_OVER="sometimes", **env)
     assert bad.returncode == 2
     assert "ROTATOR_SPEND_CARRY_OVER (--spend-carry-over) 'sometimes'" in bad.stderr
+
+
+def test_a_management_key_refused_while_reading_spend_is_a_configuration_error(
+    sandbox: Sandbox,
+) -> None:
+    from openrouter_rotator.errors import ConfigError
+
+    clock = Clock()
+    options = {"limit": "10", "limit_reset": "daily"}
+    make_rotator(sandbox, clock, **options).run()
+    inference = sandbox.openrouter.add_key("an inference key")
+    rotator = make_rotator(
+        sandbox, clock, env={"OPENROUTER_MANAGEMENT_KEY": inference}, force=True, **options
+    )
+    sandbox.reset_requests()
+    with pytest.raises(ConfigError, match="OPENROUTER_MANAGEMENT_KEY"):
+        rotator.run()
+    assert [r for r in sandbox.requests() if r.method != "GET"] == []

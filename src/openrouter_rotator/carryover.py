@@ -141,3 +141,17 @@ class CarryPlan:
     @property
     def new_key_limit(self) -> float | None:
         return self.record.limit_now if self.record is not None else None
+
+    @property
+    def restores(self) -> bool:
+        """The patch gives the active key its full limit back (the window reset, or off)."""
+        return self.patch is not None and (self.record is None or self.patch >= self.record.limit)
+
+
+def why_patch(plan: CarryPlan) -> str:
+    """Why a run with nothing else to do changes the active key's limit."""
+    if plan.record is None:
+        return "spend carry-over is off: the active key gets its configured limit back"
+    if plan.restores:
+        return "the limit's window has reset: the active key gets its full limit back"
+    return "carrying older keys' spend over to the active key's limit"

@@ -258,7 +258,7 @@ class Rotator:
         if carry is not None and carry.patch is not None and not plan.carry:
             plan = replace(plan, carry=True)
             if not plan.rotate and plan.reason == "not due":
-                plan = replace(plan, reason="not due; carrying spend over to the active key")
+                plan = replace(plan, reason="not due; " + carryover.why_patch(carry))
         if not plan.mutates:
             return self._finish_quiet(state, plan, usage)
 
@@ -665,6 +665,8 @@ class Rotator:
         for key_hash in hashes:
             try:
                 usage = self.openrouter.get_key(key_hash).usage
+            except OpenRouterAuthError as exc:
+                raise self._refused(exc) from None
             except OpenRouterError as exc:
                 if exc.status != 404:
                     raise
