@@ -108,6 +108,42 @@ def assert_api_version(exchanges: list[Any]) -> None:
     assert not unversioned, f"sent without X-GitHub-Api-Version: {API_VERSION}: {unversioned}"
 
 
+def _contract_counts() -> dict[str, int]:
+    from .contract import OPENROUTER_SPEC, VALIDATED
+    from .sdk_oracle import SDK_TOTAL
+
+    return {
+        "openrouter": VALIDATED.get(OPENROUTER_SPEC, 0),
+        "sdk_documented": SDK_TOTAL.documented,
+        "sdk_by_status": SDK_TOTAL.by_status,
+        "github_documented": GITHUB_CONTRACT_TOTAL.documented,
+        "github_error_shape": GITHUB_CONTRACT_TOTAL.error_shape,
+    }
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Under pytest-xdist, a worker hands its contract counts to the controller."""
+    output = getattr(session.config, "workeroutput", None)
+    if output is not None:
+        output["contract_counts"] = _contract_counts()
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    """Under pytest-xdist, the controller adds up what each worker validated."""
+    from .contract import OPENROUTER_SPEC, VALIDATED
+    from .sdk_oracle import SDK_TOTAL
+
+    counts = getattr(node, "workeroutput", {}).get("contract_counts")
+    if not counts:
+        return
+    VALIDATED[OPENROUTER_SPEC] = VALIDATED.get(OPENROUTER_SPEC, 0) + counts["openrouter"]
+    SDK_TOTAL.documented += counts["sdk_documented"]
+    SDK_TOTAL.by_status += counts["sdk_by_status"]
+    GITHUB_CONTRACT_TOTAL.documented += counts["github_documented"]
+    GITHUB_CONTRACT_TOTAL.error_shape += counts["github_error_shape"]
+
+
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     from .contract import OPENROUTER_SPEC, VALIDATED
     from .sdk_oracle import SDK_TOTAL
