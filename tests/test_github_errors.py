@@ -27,6 +27,7 @@ from openrouter_rotator.github import (
     VariableNotFound,
     parse_target,
 )
+from openrouter_rotator.retry import RetryPolicy
 from webhook.github_api import WebhookGitHub
 
 API = "https://api.github.com"
@@ -121,13 +122,43 @@ def test_secondary_rate_limit_without_headers_waits_a_minute(
 
 
 @responses.activate
-def test_rate_limit_retries_are_bounded(sleeps: Sleeps) -> None:
-    gh = GitHubClient(TOKEN, API, write_interval=0, retries=2, sleep=sleeps)
-    responses.get(REPO_KEY, status=429, json=err("slow down", 429), headers={"retry-after": "1"})
+def test_a_secondary_limit_waits_longer_each_time_then_gives_up_clearly(sleeps: Sleeps) -> None:
+    """GitHub's guidance: honour retry-after, else wait at least a minute; if it persists,
+    wait exponentially longer; give up after a few tries with a clear message."""
+    gh = GitHubClient(TOKEN, API, write_interval=0, sleep=sleeps)
+    responses.get(
+        REPO_KEY,
+        status=403,
+        json=err("You have exceeded a secondary rate limit.", 403),
+        headers={"retry-after": "1"},
+    )
     with pytest.raises(GitHubStatusError) as caught:
         gh.preflight([parse_target("repo:octo/app")], NAME)
-    assert "rate limited by GitHub" in str(caught.value) and "3 attempt(s)" in str(caught.value)
-    assert len(responses.calls) == 3 and sleeps == [1.0, 1.0]
+    assert sleeps == [1.0, 120.0, 240.0]  # what it asked, then at least 2 and 4 minutes
+    assert len(responses.calls) == 4
+    message = str(caught.value)
+    assert "secondary rate limit" in message and "run again later" in message
+
+
+@responses.activate
+def test_a_secondary_limit_without_headers_doubles_from_a_minute(sleeps: Sleeps) -> None:
+    gh = GitHubClient(TOKEN, API, write_interval=0, sleep=sleeps)
+    limited = err("You have exceeded a secondary rate limit.", 403)
+    for _ in range(3):
+        responses.get(REPO_KEY, status=403, json=limited)
+    responses.get(REPO_KEY, json=PUBLIC_KEY)
+    gh.preflight([parse_target("repo:octo/app")], NAME)
+    assert sleeps == [60.0, 120.0, 240.0]
+
+
+@responses.activate
+def test_the_retry_scale_skips_the_waits_and_keeps_the_policy(sleeps: Sleeps) -> None:
+    """The Config setting tests use: the same decisions, no time spent."""
+    gh = GitHubClient(TOKEN, API, write_interval=0, retry=RetryPolicy(scale=0), sleep=sleeps)
+    responses.get(REPO_KEY, status=403, json=err("You have exceeded a secondary rate limit.", 403))
+    responses.get(REPO_KEY, json=PUBLIC_KEY)
+    gh.preflight([parse_target("repo:octo/app")], NAME)
+    assert sleeps == [0.0]
 
 
 @responses.activate
@@ -152,7 +183,8 @@ def test_5xx_on_an_idempotent_put_is_retried(gh: WebhookGitHub, sleeps: Sleeps) 
     responses.put(REPO_SECRET, status=204)
     plan = gh.preflight([parse_target("repo:octo/app")], NAME)
     assert gh.publish(plan, VALUE) == [TargetResult("repo:octo/app", "updated")]
-    assert sleeps == [0.5, 1.0]
+    # full jitter (retry.py): each wait within its exponential ceiling
+    assert len(sleeps) == 2 and 0 <= sleeps[0] <= 0.5 and 0 <= sleeps[1] <= 1.0
 
 
 @responses.activate

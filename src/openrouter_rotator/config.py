@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from .errors import ConfigError
+from .retry import RetryPolicy
 from .schedule import format_duration, parse_duration, parse_time_of_day, parse_timezone
 from .targets import (
     Target,
@@ -93,6 +94,8 @@ class Config:
     key_env: str = "OPENROUTER_API_KEY"  # verify: the variable holding the key a job reads
     http_timeout: float = DEFAULT_HTTP_TIMEOUT  # ROTATOR_HTTP_TIMEOUT
     github_write_interval: float = DEFAULT_GITHUB_WRITE_INTERVAL  # ROTATOR_GITHUB_WRITE_INTERVAL
+    # How long and how often both clients retry (retry.py); tests set scale=0 to skip the waits.
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
 
 
 # (flag, dest, kind, help); kind: "str" | "bool" | "list"

@@ -27,8 +27,10 @@ Retries are decided here rather than by PyGithub's ``GithubRetry``, because that
 sleeps with ``time.sleep`` where tests need to observe the wait instead. The policy: a
 rate-limited answer (403/429 with ``retry-after``, ``x-ratelimit-remaining: 0`` or a rate-limit
 message) is retried for every method after the wait GitHub asks for, since the request was not
-processed; a 5xx or a lost connection is retried only for idempotent calls (GET, PUT of a
-sealed secret, PATCH of a variable); both within ``retries`` and ``max_rate_limit_wait``.
+processed: the primary limit (``x-ratelimit-remaining: 0``) after its reset, a secondary limit
+after at least a minute, then exponentially longer, then it gives up with a clear message; a 5xx
+or a lost connection is retried only for idempotent calls (GET, PUT of a sealed secret, PATCH of
+a variable). How long and how often is :mod:`openrouter_rotator.retry`, shared with OpenRouter.
 
 Nothing here ever logs or raises with the plaintext value, the token or a request body: error
 texts carry GitHub's own message, the method, the path and the fix.
@@ -38,7 +40,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import email.utils
 import json
 import logging
 import math
@@ -65,6 +66,7 @@ from .errors import (
     VariableNotFound,
 )
 from .permissions import REQUIRED, describe, explain_header
+from .retry import RetryPolicy, rate_limit_reset, retry_after
 from .targets import (
     KINDS,
     VISIBILITIES,
@@ -94,9 +96,6 @@ USER_AGENT = "openrouter-rotator"
 # Sent on every request, so the API the project was built against stays the one it gets when
 # GitHub makes a newer version the default (a request without the header gets the default).
 API_VERSION = "2022-11-28"
-
-# GitHub's secondary-rate-limit guidance: without retry-after or a reset time, wait a minute.
-SECONDARY_RATE_WAIT = 60.0
 
 # What each kind of call needs from the token, in GitHub's own names (permissions.py holds
 # GitHub's table); appended to 401/403/404 explanations.
@@ -245,29 +244,6 @@ def _is_rate_limited(reply: _Reply) -> bool:
     return "rate limit" in reply.message.lower()
 
 
-def _rate_limit_wait(reply: _Reply, now: float) -> float:
-    """Seconds GitHub asks us to wait before retrying a rate-limited request."""
-    retry_after = reply.headers.get("retry-after")
-    if retry_after:
-        retry_after = retry_after.strip()
-        if retry_after.isdigit():
-            return float(retry_after)
-        try:
-            moment = email.utils.parsedate_to_datetime(retry_after)
-        except (TypeError, ValueError):
-            moment = None
-        if moment is not None:
-            return max(0.0, moment.timestamp() - now)
-    reset = reply.headers.get("x-ratelimit-reset")
-    if reply.headers.get("x-ratelimit-remaining") == "0" and reset:
-        try:
-            # +1: the reset second is not precise, so wait until it has surely passed.
-            return max(0.0, float(reset) - now) + 1.0
-        except ValueError:
-            pass
-    return SECONDARY_RATE_WAIT
-
-
 # --------------------------------------------------------------------------------------------
 # Client
 # --------------------------------------------------------------------------------------------
@@ -289,6 +265,7 @@ class GitHubClient:
         write_interval: float = 1.0,
         read_interval: float = 0.0,
         max_rate_limit_wait: float = 300.0,
+        retry: RetryPolicy | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         # Programming errors: the configuration (config.py, webhook/config.py) refuses an empty
@@ -299,8 +276,8 @@ class GitHubClient:
             raise ValueError(f"retries must be 0 or more, not {retries}")
         self.base_url = base_url.rstrip("/")
         self.requests_made = 0
-        self._retries = retries
-        self._max_rate_limit_wait = max_rate_limit_wait
+        # The shared policy (retry.py); without one, the arguments make it.
+        self._retry = retry or RetryPolicy(retries, max_wait=max_rate_limit_wait)
         self._sleep = sleep
         self._timeout = timeout
         # PyGithub takes whole seconds; round up so a timeout is never shorter than asked.
@@ -386,7 +363,8 @@ class GitHubClient:
         query: dict[str, Any] | None = None,
         idempotent: bool,
     ) -> _Reply:
-        attempt = 0
+        attempt = 0  # retries after an ordinary failure or a primary rate limit
+        secondary = 0  # retries after a secondary rate limit
         while True:
             try:
                 self.requests_made += 1
@@ -394,7 +372,7 @@ class GitHubClient:
                     verb, path, parameters=query, input=body
                 )
             except requests.RequestException as exc:
-                if idempotent and attempt < self._retries:
+                if idempotent and attempt < self._retry.retries:
                     self._backoff(attempt, f"{verb} {path}: {type(exc).__name__}")
                     attempt += 1
                     continue
@@ -407,34 +385,49 @@ class GitHubClient:
                 ) from None
             reply = _Reply(status, {k.lower(): str(v) for k, v in headers.items()}, _json(text))
             if _is_rate_limited(reply):
-                wait = _rate_limit_wait(reply, time.time())
-                if attempt >= self._retries or wait > self._max_rate_limit_wait:
+                # Retried for every method: a rate-limited request was not processed.
+                now = time.time()
+                asked = retry_after(reply.headers, now)
+                reset = rate_limit_reset(reply.headers, now)
+                if reset is not None:  # the primary limit: wait for its reset
+                    wait = asked if asked is not None else reset
+                    done = attempt >= self._retry.retries
+                    attempt += 1
+                    why = f"GitHub's rate limit resets in {wait:.0f}s"
+                else:
+                    # A secondary limit: at least a minute, then exponentially longer, then
+                    # give up (GitHub's guidance for integrators).
+                    wait = self._retry.secondary_for(secondary, asked)
+                    done = secondary >= self._retry.secondary_retries
+                    secondary += 1
+                    why = f"GitHub's secondary rate limit (would wait {wait:.0f}s more)"
+                if done or wait > self._retry.max_wait:
                     raise GitHubStatusError(
                         reply.message,
                         method=verb,
                         path=path,
                         status=status,
                         hint=(
-                            f"rate limited by GitHub, which asks to wait {wait:.0f}s; gave up "
-                            f"after {attempt + 1} attempt(s): run again later"
+                            f"rate limited: {why}; gave up after {attempt + secondary} "
+                            "attempt(s) and the waits GitHub asks for: run again later, or "
+                            "spread the targets over several rotations"
                         ),
                     )
                 log.warning(
                     "GitHub rate limit on %s %s (HTTP %s): waiting %.1fs", verb, path, status, wait
                 )
-                self._sleep(wait)
-                attempt += 1
+                self._sleep(wait * self._retry.scale)
                 continue
-            if status >= 500 and idempotent and attempt < self._retries:
+            if status >= 500 and idempotent and attempt < self._retry.retries:
                 self._backoff(attempt, f"{verb} {path}: HTTP {status}")
                 attempt += 1
                 continue
             return reply
 
     def _backoff(self, attempt: int, what: str) -> None:
-        wait = min(0.5 * 2**attempt, 8.0)
+        wait = self._retry.backoff_for(attempt)
         log.warning("GitHub %s; retrying in %.1fs", what, wait)
-        self._sleep(wait)
+        self._sleep(wait * self._retry.scale)
 
     def _fail(self, reply: _Reply, verb: str, path: str, need: str) -> GitHubError:
         """The error for an unexpected answer, with the fix for auth-shaped ones."""

@@ -21,12 +21,10 @@ silently wrong value.
 from __future__ import annotations
 
 import logging
-import random
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
@@ -41,6 +39,7 @@ from .errors import (
     OpenRouterStatusError,
     OpenRouterTransportError,
 )
+from .retry import RetryPolicy, retry_after
 from .schedule import parse_timestamp
 
 log = logging.getLogger(__name__)
@@ -364,20 +363,8 @@ def _created(response: httpx.Response) -> CreatedKey:
 
 def retry_after_seconds(response: httpx.Response, now: datetime | None = None) -> float | None:
     """Seconds the server asked us to wait (``Retry-After`` as seconds or an HTTP date)."""
-    raw = response.headers.get("retry-after")
-    if raw is None:
-        return None
-    raw = raw.strip()
-    try:
-        return max(0.0, float(raw))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(raw)
-    except (TypeError, ValueError):
-        return None
-    now = now or datetime.now(timezone.utc)
-    return max(0.0, (when - now).total_seconds())
+    moment = (now or datetime.now(timezone.utc)).timestamp()
+    return retry_after({k.lower(): v for k, v in response.headers.items()}, moment)
 
 
 class OpenRouterClient:
@@ -391,13 +378,16 @@ class OpenRouterClient:
         timeout: float = 15.0,
         retries: int = 4,
         backoff: float = 0.5,
+        retry: RetryPolicy | None = None,
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self._api_key = api_key
         self.base_url = base_url.rstrip("/")
-        self.retries = retries
-        self.backoff = backoff
+        # The shared policy (retry.py); without one, the arguments make it.
+        self.retry = retry or RetryPolicy(retries, backoff, max_wait=MAX_RETRY_AFTER)
+        self.retries = self.retry.retries
+        self.backoff = self.retry.backoff
         self._sleep = sleep
         self._http = httpx.Client(
             base_url=self.base_url,
@@ -438,7 +428,10 @@ class OpenRouterClient:
             asked = retry_after_seconds(response)
             if asked is not None:
                 return asked
-        return random.uniform(0, self.backoff * (2**attempt))  # full jitter
+        return self.retry.backoff_for(attempt)
+
+    def _wait(self, seconds: float) -> None:
+        self._sleep(seconds * self.retry.scale)
 
     def _raise_for(
         self, response: httpx.Response, method: str, path: str, *, expiring: bool = True
@@ -507,11 +500,11 @@ class OpenRouterClient:
                     status=response.status_code,
                 )
             delay = self._delay(attempt, response)
-            if attempt >= self.retries or delay > MAX_RETRY_AFTER:
+            if attempt >= self.retries or delay > self.retry.max_wait:
                 raise failure
             attempt += 1
             log.info("retrying %s %s in %.1fs after: %s", method, path, delay, failure.detail)
-            self._sleep(delay)
+            self._wait(delay)
 
     # -- API ---------------------------------------------------------------------------------
     def _get_data(self, path: str, **kwargs: Any) -> Any:
@@ -699,10 +692,10 @@ class OpenRouterClient:
             if response.status_code == 429:
                 # Refused before it was processed: safe to try again once we were told when.
                 delay = self._delay(attempt, response)
-                if attempt >= self.retries or delay > MAX_RETRY_AFTER:
+                if attempt >= self.retries or delay > self.retry.max_wait:
                     self._raise_for(response, "POST", "/keys", expiring=expiring)
                 attempt += 1
-                self._sleep(delay)
+                self._wait(delay)
                 continue
             self._raise_for(response, "POST", "/keys", expiring=expiring)
 

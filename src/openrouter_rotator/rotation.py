@@ -207,6 +207,7 @@ class Rotator:
             config.credentials.management_key,
             config.openrouter_base_url,
             timeout=config.http_timeout,
+            retry=config.retry,
             sleep=sleep,
         )
         github = GitHubClient(
@@ -214,6 +215,7 @@ class Rotator:
             config.github_api_url,
             timeout=config.http_timeout,
             write_interval=config.github_write_interval,
+            retry=config.retry,
             sleep=sleep,
         )
         store = VariableStore(github, config.state_repository, config.state_variable)
