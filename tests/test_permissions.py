@@ -11,6 +11,7 @@ import pytest
 from openrouter_rotator import github, permissions
 from openrouter_rotator.permissions import REQUIRED, TITLES
 from openrouter_rotator.sandbox import Sandbox
+from webhook import github_api
 
 from .test_github_contract import run_everything
 
@@ -82,8 +83,8 @@ def test_the_hints_name_githubs_permissions() -> None:
     assert 'organization permission "Secrets: write" for org: targets' in github._NEED_SECRETS
     assert '"Dependabot secrets: write"' in github._NEED_SECRETS
     assert '"Variables: write"' in github._NEED_VARIABLES
-    assert '"Actions: write"' in github._NEED_DISPATCH
-    assert '"Issues: write"' in github._NEED_ISSUES
+    assert '"Actions: write"' in github_api._NEED_DISPATCH
+    assert '"Issues: write"' in github_api._NEED_ISSUES
     for text in (github._NEED_SECRETS, github._NEED_VARIABLES):
         assert "read and write" not in text and "Environments: read" not in text
 
