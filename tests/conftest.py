@@ -49,11 +49,15 @@ def check_github_exchanges(
     Many GitHub operations list only their success codes (a secret PUT lists 201 and 204), yet
     GitHub answers them with 401, 403, 404 or 422 too. Those answers are checked against the
     spec's own error schemas (``validation-error`` for 422, ``basic-error`` otherwise).
+
+    Every answer is also parsed by githubkit, under the API version its request asked for
+    (``tests/githubkit_oracle.py``).
     """
     import jsonschema
     from openapi_core.templating.responses.exceptions import ResponseNotFound
 
     from .contract import GITHUB_SPEC, SPECS, openapi, spec_request, spec_response
+    from .githubkit_oracle import check_exchanges
 
     api = openapi(GITHUB_SPEC)
     schemas = json.loads((SPECS / GITHUB_SPEC).read_text())["components"]["schemas"]
@@ -83,6 +87,7 @@ def check_github_exchanges(
         report.operations[op] = report.operations.get(op, 0) + 1
     GITHUB_CONTRACT_TOTAL.documented += report.documented
     GITHUB_CONTRACT_TOTAL.error_shape += report.error_shape
+    check_exchanges(exchanges)
     return report
 
 
@@ -161,4 +166,13 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
             f"GitHub contract: {total.total} request/response pairs validated "
             f"({total.documented} against their documented response, "
             f"{total.error_shape} undocumented error statuses against the error schemas)"
+        )
+    from .githubkit_oracle import GITHUBKIT_TOTAL
+
+    kit = GITHUBKIT_TOTAL
+    if kit.total:
+        versions = ", ".join(f"{n} under {v}" for v, n in sorted(kit.by_version.items()))
+        terminalreporter.write_line(
+            f"GitHub answers parsed by githubkit: {kit.total} ({versions}; "
+            f"{kit.documented} with the operation's model, {kit.error_shape} error shapes)"
         )

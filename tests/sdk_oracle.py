@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from openrouter import components, errors, operations
-from openrouter.types import BaseModel
 from openrouter.utils import unmarshal_json
+from pydantic import BaseModel
 
 # (method, path pattern under /api/v1) -> (success status, success model, documented errors)
 ROUTES: list[tuple[str, str, int, Any, tuple[int, ...]]] = [
@@ -131,11 +131,13 @@ def operation(method: str, path: str) -> tuple[str, int, Any, tuple[int, ...]]:
     raise OracleError(f"{method} {path}: not an operation of the official SDK")
 
 
-def unknown_fields(model: BaseModel, data: Any, where: str = "") -> list[str]:
-    """Paths of keys in ``data`` that the parsed ``model`` has no field for (recursively)."""
+def unknown_fields(parsed: Any, data: Any, where: str = "") -> list[str]:
+    """Paths of keys in ``data`` that the pydantic model(s) ``parsed`` from it have no field
+    for, recursively. pydantic drops (or keeps aside) such keys silently; an oracle must not.
+    Shared with ``githubkit_oracle.py``."""
     with warnings.catch_warnings():  # reading a deprecated field (rate_limit) warns
         warnings.simplefilter("ignore", DeprecationWarning)
-        return _unknown_fields(model, data, where)
+        return _walk(parsed, data, where)
 
 
 def _unknown_fields(model: BaseModel, data: Any, where: str) -> list[str]:

@@ -87,8 +87,12 @@ def _iso(moment: datetime) -> str:
 
 
 def _error(status: int, message: str, **extra: Any) -> Response:
-    body = {"message": message, "documentation_url": DOCS, "status": str(status), **extra}
-    return Response(status, body)
+    # GitHub's error shapes: basic-error carries the status as text; validation-error (422)
+    # has no such field.
+    body: dict[str, Any] = {"message": message, "documentation_url": DOCS}
+    if status != 422:
+        body["status"] = str(status)
+    return Response(status, {**body, **extra})
 
 
 def _valid_name(name: str) -> bool:
@@ -1407,10 +1411,10 @@ class GitHubStandIn:
                 "app_slug": "openrouter-rotator-sandbox",
                 "target_id": repo.owner.id,
                 "target_type": repo.owner.type,
+                # Keys of GitHub's app-permissions schema (it has none for Variables).
                 "permissions": {
                     "secrets": "write",
-                    "actions_variables": "write",
-                    "environments": "read",
+                    "environments": "write",
                     "actions": "write",
                     "issues": "write",
                     "metadata": "read",
@@ -1436,7 +1440,7 @@ class GitHubStandIn:
             {
                 "token": token,
                 "expires_at": _iso(expires),
-                "permissions": {"secrets": "write", "actions_variables": "write"},
+                "permissions": {"secrets": "write", "environments": "write"},
                 "repository_selection": "all",
             },
         )
