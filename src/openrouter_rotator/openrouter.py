@@ -554,6 +554,17 @@ class OpenRouterClient:
                 return keys
             offset += len(page)
 
+    def every_key(self, *, include_expired: bool = False) -> list[ApiKey]:
+        """Every key of every workspace, disabled ones included (a listing shows one
+        workspace, and a rotated key lives in its predecessor's)."""
+        return [
+            key
+            for workspace in self.workspace_ids()
+            for key in self.list_keys(
+                include_disabled=True, include_expired=include_expired, workspace_id=workspace
+            )
+        ]
+
     def get_key(self, key_hash: str) -> ApiKey:
         return _api_key(self._get_data(f"/keys/{key_hash}"))
 
@@ -709,14 +720,7 @@ class OpenRouterClient:
         """
         owned = set(known)
         deleted: list[str] = []
-        found = [
-            key
-            for workspace in self.workspace_ids()
-            for key in self.list_keys(
-                include_disabled=True, include_expired=True, workspace_id=workspace
-            )
-        ]
-        for key in found:
+        for key in self.every_key(include_expired=True):
             if key.hash in owned or key.name != name:
                 continue
             if key.created_at is not None and key.created_at < since:

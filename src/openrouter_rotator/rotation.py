@@ -40,11 +40,19 @@ from .errors import (
     LockHeld,
     OpenRouterAuthError,
     OpenRouterError,
+    OpenRouterStatusError,
     RotationFailed,
+    RotatorError,
     StateError,
 )
 from .github import GitHubClient, PublishPlan
-from .openrouter import CREATE_SKEW, CreatedKey, OpenRouterClient
+from .openrouter import (
+    CREATE_SKEW,
+    ApiKey,
+    CreatedKey,
+    OpenRouterClient,
+    blocking_budget,
+)
 from .state import (
     ActiveKey,
     CarryOver,
@@ -367,10 +375,15 @@ class Rotator:
                 before = state.in_flight  # a resumed rotation keeps its trigger and reason
                 trigger = before.trigger if before else self.config.trigger
                 why = before.reason if before else (self.config.reason or plan.reason)
-                created = self._create(work, carry)
+                workspace, guardrails = self._lineage(work)
+                created = self._create(work, carry, workspace)
                 work = self._record(work, created, trigger, why)
                 written = True
                 try:
+                    # The old key's guardrails before the new key is used anywhere: it never
+                    # runs without the policies and budgets its predecessor had.
+                    for guardrail in guardrails:
+                        self.openrouter.assign_guardrail(guardrail, [created.info.hash])
                     usage = self._verify(work, created)
                 except OpenRouterError:
                     # Written nowhere: delete it, and the session's last write clears the record.
@@ -454,7 +467,7 @@ class Rotator:
             raise ValueError("the sweep needs the lock")
         known = state.known_hashes()
         swept: list[str] = []
-        for key in self.openrouter.list_keys(include_disabled=True):
+        for key in self.openrouter.every_key(include_expired=True):
             if key.hash in known or not self._is_own(key.name):
                 continue
             log.warning(
@@ -465,8 +478,11 @@ class Rotator:
             swept.append(key.hash)
         return swept
 
-    def _create(self, state: State, carry: CarryPlan | None = None) -> CreatedKey:
-        """Create the new key, marked as this rotation's. Guard: nothing is in flight."""
+    def _create(
+        self, state: State, carry: CarryPlan | None = None, workspace: str | None = None
+    ) -> CreatedKey:
+        """Create the new key, marked as this rotation's, in ``workspace`` (None: the default
+        one). Guard: nothing is in flight."""
         if state.in_flight is not None:
             raise ValueError("settle the in-flight rotation before creating a key")
         spec = self.config.key
@@ -477,6 +493,7 @@ class Rotator:
             limit_reset=spec.limit_reset,
             include_byok_in_limit=spec.include_byok_in_limit,
             expires_at=expires_at,
+            workspace_id=workspace,
             known_hashes=state.known_hashes(),
         )
         self.on_secret(created.key)
@@ -509,7 +526,9 @@ class Rotator:
             raise ValueError("verify the key that is on record")
         for attempt in range(VERIFY_ATTEMPTS):
             try:
-                usage = UsageReport.of(self.openrouter.current_key(api_key=created.key).usage)
+                # The key itself sees every budget layer; OpenRouter names the blocking one.
+                me = self.openrouter.current_key(api_key=created.key)
+                usage = UsageReport.blocking(me.usage, me.effective_budget)
             except OpenRouterAuthError:
                 if attempt == VERIFY_ATTEMPTS - 1:
                     raise
@@ -583,6 +602,20 @@ class Rotator:
                 else None
             ),
         )
+
+    def _lineage(self, state: State) -> tuple[str | None, list[str]]:
+        """What the active key has beyond the key spec, for its successor: its workspace
+        (None: the default one) and the guardrails assigned to it. A key that is gone has
+        nothing to hand on."""
+        if state.active is None:
+            return None, []
+        try:
+            old = self.openrouter.get_key(state.active.hash)
+        except OpenRouterStatusError as exc:
+            if exc.status == 404:
+                return None, []
+            raise
+        return old.workspace_id, self.openrouter.guardrails_of(old.hash)
 
     def _supersede(
         self, state: State, now: datetime, pending: list[str]
@@ -717,26 +750,33 @@ class Rotator:
         self.store.save(state)
         return state
 
-    def _refresh_wake(self, state: State) -> None:
+    def _refresh_wake(self, state: State) -> State:
         """A run with nothing to do writes nothing, except when the gate's hours moved: work
         came within a day (about once a rotation interval), or the state predates the field.
-        Then one write of the state as it stands, in a locked session of its own (every state
-        write is under the lock); a run that holds the lock writes the hours itself."""
+        Then one write of the state as it stands (see :meth:`_quiet_write`)."""
         wake = wake_hours(state, self.config, self.now(), overdue=False)
         if self.config.dry_run or state.wake == wake:
-            return
+            return state
+        return self._quiet_write(state, wake=wake)
+
+    def _quiet_write(self, state: State, **changes: Any) -> State:
+        """One write of the state as it stands plus ``changes``, in a locked session of its
+        own (every state write is under the lock); if another run holds the lock, nothing is
+        written (that run writes the state itself). Returns the state as it now stands."""
         try:
             lock = self._acquire(state)
         except LockHeld:
-            return
+            return state
         try:
             work = self._begin(state, lock)
-            self.store.save(replace(work, wake=wake, generation=state.generation + 1))
+            written = replace(work, generation=state.generation + 1, **changes)
+            self.store.save(written)
         except BaseException:
             self._end_failed_session(None)
             raise
         finally:
             self.lock = None
+        return written
 
     def _delete_quietly(self, key_hash: str) -> None:
         try:
@@ -767,7 +807,7 @@ class Rotator:
         this rotation the state does not track (a run killed between a create and its record
         leaves one; the lock variable it left is not something a quiet run reads)."""
         try:
-            keys = self.openrouter.list_keys(include_disabled=True)
+            keys = self.openrouter.every_key()
         except OpenRouterAuthError as exc:
             raise self._refused(exc) from None
         except OpenRouterError as exc:
@@ -780,7 +820,7 @@ class Rotator:
         active = next((k for k in keys if k.hash == state.active.hash), None)
         if active is None:
             return None, True, orphans
-        return UsageReport.of(active.usage), False, orphans
+        return self._blocking_usage(active), False, orphans
 
     def _usage(self, state: State) -> UsageReport | None:
         if state.active is None:
@@ -792,7 +832,17 @@ class Rotator:
         except OpenRouterError as exc:
             log.warning("could not read the active key's usage: %s", exc)
             return None
-        return UsageReport.of(key.usage)
+        return self._blocking_usage(key)
+
+    def _blocking_usage(self, key: ApiKey) -> UsageReport:
+        """The active key's usage against the budget that blocks it first, from the budgets a
+        management key can see (the key's plaintext is not at hand between rotations)."""
+        try:
+            blocking = blocking_budget(self.openrouter.key_budgets(key, self.now()))
+        except OpenRouterError as exc:
+            log.warning("could not read the active key's guardrail budgets: %s", exc)
+            blocking = key.own_budget(self.now())
+        return UsageReport.blocking(key.usage, blocking)
 
     @staticmethod
     def _refused(exc: OpenRouterAuthError) -> ConfigError:
@@ -804,7 +854,7 @@ class Rotator:
         )
 
     def _finish_quiet(self, state: State, plan: Plan, usage: UsageReport | None) -> RunResult:
-        self._refresh_wake(state)
+        state = self._refresh_wake(state)
         result = self._result(
             state, rotated=False, reason=plan.reason, usage=usage, dry_run=self.config.dry_run
         )
@@ -816,6 +866,10 @@ class Rotator:
         result = replace(result, usage_alert=True)
         url, secret = self.config.alert_webhook_url, self.config.credentials.alert_webhook_secret
         if url and secret and state.active and result.usage and not self.config.dry_run:
+            window = result.usage.window(state.active.hash)
+            if state.alerted == window:
+                log.info("usage alert for this budget window already sent")
+                return result
             body = alert_body(
                 alert_rotation(url, self.config.secret_name),
                 state.active.hash,
@@ -831,7 +885,16 @@ class Rotator:
             if status >= 300:
                 problem = f"usage alert answered HTTP {status}"
                 return replace(result, ok=False, problems=result.problems + (problem,))
+            self._mark_alerted(state, window)
         return result
+
+    def _mark_alerted(self, state: State, window: str) -> None:
+        """Remember the window alerted for, so later runs in it stay quiet: one locked write
+        (:meth:`_quiet_write`). If it cannot be written, at worst a second alert goes out."""
+        try:
+            self._quiet_write(state, alerted=window)
+        except (RotatorError, LockHeld) as exc:
+            log.warning("could not record the usage alert: %s", exc)
 
     def _result(
         self,

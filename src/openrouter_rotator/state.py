@@ -125,6 +125,9 @@ class State:
     # The UTC hours of the next day whose scheduled tick must start a job (see wake.py); the
     # example workflow's `if:` reads them. None: unknown (written by an older version).
     wake: tuple[int, ...] | None = None
+    # The budget window a usage alert was last sent for (UsageReport.window): one alert per
+    # window, however many runs see the usage above the threshold.
+    alerted: str | None = None
 
     @property
     def hold(self) -> bool:
@@ -155,6 +158,7 @@ class State:
             "verification": _dump(self.verification),
             "carry_over": _dump(self.carry_over),
             "wake": wake_text(self.wake),
+            "alerted": self.alerted,
         }
         text = json.dumps(data, separators=(",", ":"), sort_keys=True)
         if len(text.encode()) > MAX_VALUE_BYTES:
@@ -194,6 +198,7 @@ class State:
                 verification=_load(Verification, data.get("verification")),
                 carry_over=_load(CarryOver, data.get("carry_over")),
                 wake=parse_wake(data.get("wake")),
+                alerted=data.get("alerted") if isinstance(data.get("alerted"), str) else None,
             )
         except (TypeError, KeyError, StateError) as exc:
             raise StateError(f"{where} holds damaged state ({exc}); it was left as it is") from None

@@ -1,4 +1,11 @@
-"""Usage of the active key against its limit, and the signed alert sent when it runs high."""
+"""Usage of the active key against the budget that blocks it first, and the signed alert sent
+when it runs high.
+
+OpenRouter checks several budgets for a key (guardrail budgets, its workspace's, its own limit)
+and names the one that blocks first ``effective_budget``; a guardrail's $5 a day can stop a key
+long before its own $100 a month. The report is about that budget, and an alert belongs to that
+budget's window (until its ``resets_at``): it is sent once per window, not once per run.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +17,8 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 
 from .alerts import UsageAlert, build_alert_headers
-from .openrouter import Usage
+from .openrouter import Budget, Usage
+from .schedule import iso
 
 log = logging.getLogger(__name__)
 
@@ -20,10 +28,36 @@ class UsageReport:
     limit: float | None
     limit_remaining: float | None
     percent_used: float | None
+    # Which budget this is ("key_limit": the key's own; "api_key": a guardrail on the key ...),
+    # and when its window rolls over (None: a lifetime budget, or the key's own usage only).
+    budget: str | None = None
+    resets_at: datetime | None = None
+    guardrail_id: str | None = None
 
     @classmethod
     def of(cls, usage: Usage) -> UsageReport:
         return cls(usage.limit, usage.limit_remaining, usage.percent_used)
+
+    @classmethod
+    def of_budget(cls, budget: Budget) -> UsageReport:
+        return cls(
+            budget.limit_usd,
+            max(budget.remaining_usd, 0.0),
+            budget.percent_used,
+            budget.scope,
+            budget.resets_at,
+            budget.guardrail_id,
+        )
+
+    @classmethod
+    def blocking(cls, usage: Usage, effective: Budget | None) -> UsageReport:
+        """The budget that blocks first, or the key's own usage when nothing is budgeted."""
+        return cls.of(usage) if effective is None else cls.of_budget(effective)
+
+    def window(self, key_hash: str) -> str:
+        """Names one window of one budget of one key: an alert is sent once per window."""
+        ends = iso(self.resets_at) or "lifetime"
+        return f"{key_hash[:16]}/{self.budget or 'usage'}/{self.guardrail_id or '-'}/{ends}"
 
     def over(self, threshold: float) -> bool:
         return self.percent_used is not None and self.percent_used >= threshold

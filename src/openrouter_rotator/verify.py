@@ -146,7 +146,7 @@ def check_key(
 
 def _same_label(openrouter: OpenRouterClient, label: str, state: State) -> ApiKey | None:
     """The listed key with this label; the state's own keys first, as labels are short."""
-    matches = [k for k in openrouter.list_keys(include_disabled=True) if k.label == label]
+    matches = [k for k in openrouter.every_key() if k.label == label]
     known = state.known_hashes()
     matches.sort(key=lambda k: k.hash not in known)
     return matches[0] if matches else None
