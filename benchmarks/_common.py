@@ -69,6 +69,8 @@ CLASSES = (
     "OR check",
     "OR verify",
     "OR usage",
+    "OR budgets",
+    "OR guardrail",
     "OR delete",
     "OR list",
     "GH public-key",
@@ -110,6 +112,10 @@ def classify(requests: Iterable[RecordedRequest]) -> list[tuple[str, RecordedReq
                 name = "OR usage"
             elif rest == "/keys":
                 name = "OR list"
+            elif method == "GET" and rest.startswith(("/workspaces", "/guardrails")):
+                name = "OR budgets"  # the budgets over a key (workspace, guardrails)
+            elif method == "POST" and rest.startswith("/guardrails/"):
+                name = "OR guardrail"  # the old key's guardrails assigned to the new one
             else:
                 name = "other"
         elif path.endswith("/public-key"):
@@ -190,6 +196,12 @@ def minimum_budget(targets: Sequence[str], revoked: int, *, state_exists: bool =
             1,
             "issue 11: the sweep lists the keys to revoke any of this rotation's own keys (by "
             "their mark) that a killed run left untracked",
+        ),
+        "OR usage": (1, "SPEC §7: the old key's workspace, where the new key is made"),
+        "OR budgets": (
+            2,
+            "SPEC §7: the workspaces (a key listing shows one) and the old key's guardrails, "
+            "assigned to the new key",
         ),
     }
     return Budget({k: v for k, v in by_class.items() if v}, justified)

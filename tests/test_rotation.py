@@ -13,6 +13,7 @@ from openrouter_rotator.errors import ConfigError, GitHubError, RotatorError
 from openrouter_rotator.lock import lock_name
 from openrouter_rotator.rotation import RotationFailed
 from openrouter_rotator.sandbox import Sandbox
+from openrouter_rotator.sandbox.openrouter import DEFAULT_WORKSPACE
 from openrouter_rotator.state import iso
 
 from .engine import (
@@ -63,11 +64,18 @@ def test_a_run_that_is_not_due_writes_nothing(sandbox: Sandbox) -> None:
     result = make_rotator(sandbox, clock).run()
     assert not result.rotated and result.reason == "not due"
     assert writes(sandbox) == []
-    # the state read and the key listing (the active key's usage, and any untracked key of
-    # this rotation a killed run left), nothing more
+    # the state read and the key listing (every workspace: the active key's usage, and any
+    # untracked key of this rotation a killed run left), then the budgets over the key that a
+    # management key can see (its workspace's default guardrail, the guardrails assigned to
+    # it), so that usage is the budget that blocks first (SPEC §7); nothing more
+    default_guardrail = sandbox.openrouter.workspaces[DEFAULT_WORKSPACE].default_guardrail_id
     assert [f"{r.method} {r.path}" for r in sandbox.requests()] == [
         f"GET /github/repos/{STATE_REPO}/actions/variables/{VARIABLE}",
+        "GET /api/v1/workspaces",
         "GET /api/v1/keys",
+        f"GET /api/v1/workspaces/{DEFAULT_WORKSPACE}",
+        f"GET /api/v1/guardrails/{default_guardrail}",
+        "GET /api/v1/guardrails/assignments/keys",
     ]
     assert result.usage is not None
 

@@ -682,7 +682,8 @@ class OpenRouterStandIn:
             return Response(404, error_body(404, "Guardrail not found"))
         return guardrail
 
-    def list_guardrails(self, request: Request) -> Response:
+    def _listing(self, request: Request, items: Callable[[], list[dict[str, Any]]]) -> Response:
+        """A management listing: ``{"data": [...], "total_count"}``, paged by offset/limit."""
         denied = self._management(request, 403)
         if denied:
             return denied
@@ -691,14 +692,11 @@ class OpenRouterStandIn:
             return page
         offset, limit = page
         with self._lock:
-            found = list(self.guardrails.values())
-        return Response(
-            200,
-            {
-                "data": [g.to_json() for g in found[offset : offset + limit]],
-                "total_count": len(found),
-            },
-        )
+            found = items()
+        return Response(200, {"data": found[offset : offset + limit], "total_count": len(found)})
+
+    def list_guardrails(self, request: Request) -> Response:
+        return self._listing(request, lambda: [g.to_json() for g in self.guardrails.values()])
 
     def get_guardrail(self, request: Request) -> Response:
         guardrail = self._guardrail(request)
@@ -708,23 +706,19 @@ class OpenRouterStandIn:
 
     def list_key_assignments(self, request: Request) -> Response:
         """All key assignments, or one guardrail's (``/guardrails/{id}/assignments/keys``)."""
-        if "id" in request.params:
+        wanted = request.params.get("id")
+        if wanted is not None:
             guardrail = self._guardrail(request)
             if isinstance(guardrail, Response):
                 return guardrail
-        else:
-            denied = self._management(request, 403)
-            if denied:
-                return denied
-        page = self._page(request)
-        if isinstance(page, Response):
-            return page
-        offset, limit = page
-        wanted = request.params.get("id")
-        with self._lock:
-            found = [a for a in self.assignments if wanted in (None, a.guardrail_id)]
-            data = [self._assignment_json(a) for a in found[offset : offset + limit]]
-        return Response(200, {"data": data, "total_count": len(found)})
+        return self._listing(
+            request,
+            lambda: [
+                self._assignment_json(a)
+                for a in self.assignments
+                if wanted in (None, a.guardrail_id)
+            ],
+        )
 
     def _assignment_json(self, assignment: Assignment) -> dict[str, Any]:
         key = self.keys[assignment.key_hash]
@@ -784,22 +778,7 @@ class OpenRouterStandIn:
         return Response(200, {"unassigned_count": removed})
 
     def list_workspaces(self, request: Request) -> Response:
-        denied = self._management(request, 403)
-        if denied:
-            return denied
-        page = self._page(request)
-        if isinstance(page, Response):
-            return page
-        offset, limit = page
-        with self._lock:
-            found = list(self.workspaces.values())
-        return Response(
-            200,
-            {
-                "data": [w.to_json() for w in found[offset : offset + limit]],
-                "total_count": len(found),
-            },
-        )
+        return self._listing(request, lambda: [w.to_json() for w in self.workspaces.values()])
 
     def get_workspace(self, request: Request) -> Response:
         denied = self._management(request, 403)
