@@ -115,6 +115,7 @@ def assert_api_version(exchanges: list[Any]) -> None:
 
 def _contract_counts() -> dict[str, int]:
     from .contract import OPENROUTER_SPEC, VALIDATED
+    from .githubkit_oracle import GITHUBKIT_TOTAL
     from .sdk_oracle import SDK_TOTAL
 
     return {
@@ -123,6 +124,9 @@ def _contract_counts() -> dict[str, int]:
         "sdk_by_status": SDK_TOTAL.by_status,
         "github_documented": GITHUB_CONTRACT_TOTAL.documented,
         "github_error_shape": GITHUB_CONTRACT_TOTAL.error_shape,
+        "githubkit_documented": GITHUBKIT_TOTAL.documented,
+        "githubkit_error_shape": GITHUBKIT_TOTAL.error_shape,
+        **{f"githubkit_{v}": n for v, n in GITHUBKIT_TOTAL.by_version.items()},
     }
 
 
@@ -137,11 +141,18 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
 def pytest_testnodedown(node: Any, error: Any) -> None:
     """Under pytest-xdist, the controller adds up what each worker validated."""
     from .contract import OPENROUTER_SPEC, VALIDATED
+    from .githubkit_oracle import GITHUBKIT_TOTAL, VERSIONS
     from .sdk_oracle import SDK_TOTAL
 
     counts = getattr(node, "workeroutput", {}).get("contract_counts")
     if not counts:
         return
+    GITHUBKIT_TOTAL.documented += counts.get("githubkit_documented", 0)
+    GITHUBKIT_TOTAL.error_shape += counts.get("githubkit_error_shape", 0)
+    for version in VERSIONS:
+        n = counts.get(f"githubkit_{version}", 0)
+        if n:
+            GITHUBKIT_TOTAL.by_version[version] = GITHUBKIT_TOTAL.by_version.get(version, 0) + n
     VALIDATED[OPENROUTER_SPEC] = VALIDATED.get(OPENROUTER_SPEC, 0) + counts["openrouter"]
     SDK_TOTAL.documented += counts["sdk_documented"]
     SDK_TOTAL.by_status += counts["sdk_by_status"]

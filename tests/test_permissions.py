@@ -85,6 +85,7 @@ def test_the_hints_name_githubs_permissions() -> None:
     assert '"Variables: write"' in github._NEED_VARIABLES
     assert '"Actions: write"' in github_api._NEED_DISPATCH
     assert '"Issues: write"' in github_api._NEED_ISSUES
+    assert '"Metadata: read"' in github_api._NEED_METADATA
     for text in (github._NEED_SECRETS, github._NEED_VARIABLES):
         assert "read and write" not in text and "Environments: read" not in text
 
