@@ -23,7 +23,7 @@ from openrouter_rotator.state import VariableStore
 from openrouter_rotator.verify import verify
 from openrouter_rotator.wake import next_rotation_at
 
-from .engine import SECRET, STATE_REPO, TARGETS, VARIABLE, Clock, load_state, make_rotator
+from .engine import SECRET, STATE_REPO, TARGETS, VARIABLE, FakeClock, load_state, make_rotator
 from .expressions import evaluate
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -45,7 +45,7 @@ OPTIONS = {
 }
 
 
-class RunningClock(Clock):
+class RunningClock(FakeClock):
     def __call__(self) -> datetime:
         moment = self.moment
         self.moment += CLOCK_STEP
@@ -202,7 +202,7 @@ def _options(workflow: dict[str, Any], overrides: dict[str, str] | None) -> dict
 
 def _job(
     box: Sandbox,
-    clock: Clock,
+    clock: FakeClock,
     workflow: dict[str, Any],
     overrides: dict[str, str] | None,
     ctx: dict[str, Any],
@@ -217,7 +217,7 @@ def _job(
 
 
 def _verify(
-    box: Sandbox, clock: Clock, workflow: dict[str, Any], overrides: dict[str, str] | None
+    box: Sandbox, clock: FakeClock, workflow: dict[str, Any], overrides: dict[str, str] | None
 ) -> None:
     """The verify job: it reads the repository secret, as a consumer's job does."""
     plaintext = box.github.open_secret(TARGETS[0], SECRET)

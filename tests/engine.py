@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from typing import Any
 
 from openrouter_rotator.config import parse_config
 from openrouter_rotator.rotation import Rotator
-from openrouter_rotator.sandbox import Sandbox
+from openrouter_rotator.sandbox import FakeClock, Sandbox
 from openrouter_rotator.state import State
 
 SECRET = "OPENROUTER_API_KEY"
@@ -19,20 +19,9 @@ KEY_NAME = "octo-org/app ci"
 TARGETS = ["repo:octo-org/app", "env:octo-org/app/production", "org:octo-org"]
 
 
-class Clock:
-    def __init__(self, start: datetime | None = None) -> None:
-        self.moment = start or datetime.now(timezone.utc).replace(microsecond=0)
-
-    def __call__(self) -> datetime:
-        return self.moment
-
-    def advance(self, **delta: float) -> None:
-        self.moment += timedelta(**delta)
-
-
 def make_rotator(
     box: Sandbox,
-    clock: Clock | None = None,
+    clock: FakeClock | None = None,
     *,
     env: dict[str, str] | None = None,
     timeout: float = 2.0,
@@ -50,7 +39,9 @@ def make_rotator(
         "ROTATOR_GITHUB_WRITE_INTERVAL": "0",
         **(env or {}),
     }
-    return Rotator.from_config(parse_config(args, env), now=clock or Clock(), sleep=lambda s: None)
+    return Rotator.from_config(
+        parse_config(args, env), now=clock or FakeClock(), sleep=lambda s: None
+    )
 
 
 def load_state(box: Sandbox) -> State | None:
@@ -128,7 +119,7 @@ def lock_held(box: Sandbox, now: datetime) -> bool:
     return any(iso_parse(r["expires_at"]) > now for r in lock_variables(box).values())
 
 
-def expire_lease(box: Sandbox, clock: Clock) -> None:
+def expire_lease(box: Sandbox, clock: FakeClock) -> None:
     """What the passing of the lock's time does (a killed run cannot release it)."""
     for name, record in lock_variables(box).items():
         record["expires_at"] = (clock() - timedelta(seconds=1)).strftime("%Y-%m-%dT%H:%M:%SZ")

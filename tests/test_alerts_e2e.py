@@ -15,7 +15,7 @@ from openrouter_rotator.sandbox import Sandbox
 from webhook import create_app
 from webhook.config import parse_settings
 
-from .engine import Clock, make_rotator
+from .engine import FakeClock, make_rotator
 
 ALERT_SECRET = "alert-secret-e2e"
 
@@ -49,7 +49,7 @@ def webhook_url(sandbox: Sandbox, tmp_path: Path) -> Iterator[str]:
 
 
 def test_high_usage_dispatches_one_emergency_rotation(sandbox: Sandbox, webhook_url: str) -> None:
-    clock = Clock()
+    clock = FakeClock()
     options = {
         "limit": "10",
         "alert_webhook_url": f"{webhook_url}/alerts/usage?rotation=openrouter",
@@ -73,7 +73,7 @@ def test_high_usage_dispatches_one_emergency_rotation(sandbox: Sandbox, webhook_
 
 
 def test_a_wrong_secret_is_reported_not_fatal(sandbox: Sandbox, webhook_url: str) -> None:
-    clock = Clock()
+    clock = FakeClock()
     options = {
         "limit": "10",
         "alert_webhook_url": f"{webhook_url}/alerts/usage?rotation=openrouter",

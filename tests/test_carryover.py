@@ -21,7 +21,7 @@ from openrouter_rotator.openrouter import window_reset as window_end
 from openrouter_rotator.sandbox import Sandbox
 
 from .cli_helpers import run_cli
-from .engine import Clock, load_state, make_rotator, secret_now
+from .engine import FakeClock, load_state, make_rotator, secret_now
 
 UTC = timezone.utc
 
@@ -84,7 +84,7 @@ def limit_of(box: Sandbox, key_hash: str | None) -> float | None:
 def test_a_monthly_cap_holds_across_a_rotation_and_is_restored_after_the_reset(
     sandbox: Sandbox,
 ) -> None:
-    clock = Clock(at("2026-01-10 12:00"))
+    clock = FakeClock(at("2026-01-10 12:00"))
     sandbox.openrouter.clock = clock
     options = {"limit": "100", "limit_reset": "monthly"}
     first = make_rotator(sandbox, clock, **options).run()
@@ -145,7 +145,7 @@ def test_the_restore_time_is_the_reset_openrouter_reports_in_budgets(
 ) -> None:
     """The management API does not return ``budgets`` for other keys, so the restore time is
     computed; it must be the ``resets_at`` that the key itself is told (``GET /key``)."""
-    clock = Clock(at("2026-02-27 22:30"))  # a Friday, near the end of a short month
+    clock = FakeClock(at("2026-02-27 22:30"))  # a Friday, near the end of a short month
     sandbox.openrouter.clock = clock
     first = make_rotator(sandbox, clock, limit="10", limit_reset=reset).run()
     sandbox.openrouter.spend(first.key_hash, 1)
@@ -159,7 +159,7 @@ def test_the_restore_time_is_the_reset_openrouter_reports_in_budgets(
 
 
 def test_a_weekly_cap_counts_an_old_key_that_lives_into_the_next_week(sandbox: Sandbox) -> None:
-    clock = Clock(at("2026-01-11 20:00"))  # a Sunday
+    clock = FakeClock(at("2026-01-11 20:00"))  # a Sunday
     sandbox.openrouter.clock = clock
     options = {"limit": "10", "limit_reset": "weekly", "revoke_after": "next-rotation"}
     first = make_rotator(sandbox, clock, **options).run()
@@ -186,7 +186,7 @@ def test_a_weekly_cap_counts_an_old_key_that_lives_into_the_next_week(sandbox: S
 def test_byok_spend_counts_only_when_the_limit_includes_it(
     sandbox: Sandbox, include_byok: bool
 ) -> None:
-    clock = Clock(at("2026-03-03 10:00"))
+    clock = FakeClock(at("2026-03-03 10:00"))
     sandbox.openrouter.clock = clock
     options = {"limit": "20", "limit_reset": "daily", "include_byok_in_limit": include_byok}
     first = make_rotator(sandbox, clock, **options).run()
@@ -198,7 +198,7 @@ def test_byok_spend_counts_only_when_the_limit_includes_it(
 
 
 def test_a_lifetime_limit_is_shared_for_good(sandbox: Sandbox) -> None:
-    clock = Clock(at("2026-03-03 10:00"))
+    clock = FakeClock(at("2026-03-03 10:00"))
     sandbox.openrouter.clock = clock
     first = make_rotator(sandbox, clock, limit="50", revoke_after="0").run()
     sandbox.openrouter.spend(first.key_hash, 30)
@@ -214,7 +214,7 @@ def test_a_lifetime_limit_is_shared_for_good(sandbox: Sandbox) -> None:
 
 
 def test_the_off_switch_gives_a_new_key_the_full_limit(sandbox: Sandbox) -> None:
-    clock = Clock(at("2026-01-10 12:00"))
+    clock = FakeClock(at("2026-01-10 12:00"))
     sandbox.openrouter.clock = clock
     options = {"limit": "100", "limit_reset": "monthly"}
     first = make_rotator(sandbox, clock, **options).run()
@@ -238,7 +238,7 @@ def test_the_off_switch_gives_a_new_key_the_full_limit(sandbox: Sandbox) -> None
 
 
 def test_no_limit_no_carry_over(sandbox: Sandbox) -> None:
-    clock = Clock()
+    clock = FakeClock()
     sandbox.openrouter.clock = clock
     first = make_rotator(sandbox, clock).run()
     sandbox.openrouter.spend(first.key_hash, 40)
@@ -250,7 +250,7 @@ def test_no_limit_no_carry_over(sandbox: Sandbox) -> None:
 
 
 def test_status_and_the_env_switch_through_the_cli(sandbox: Sandbox) -> None:
-    clock = Clock()
+    clock = FakeClock()
     sandbox.openrouter.clock = clock
     options = {"limit": "100", "limit_reset": "monthly"}
     first = make_rotator(sandbox, clock, **options).run()
@@ -287,7 +287,7 @@ def test_a_management_key_refused_while_reading_spend_is_a_configuration_error(
 ) -> None:
     from openrouter_rotator.errors import ConfigError
 
-    clock = Clock()
+    clock = FakeClock()
     options = {"limit": "10", "limit_reset": "daily"}
     make_rotator(sandbox, clock, **options).run()
     inference = sandbox.openrouter.add_key("an inference key")

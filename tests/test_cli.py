@@ -11,7 +11,7 @@ import pytest
 from openrouter_rotator.sandbox import Sandbox
 
 from .cli_helpers import run_cli
-from .engine import Clock, assert_converged, assert_targets_work, expire_lease, target_values
+from .engine import FakeClock, assert_converged, assert_targets_work, expire_lease, target_values
 
 RESULT_KEYS = {
     "rotated",
@@ -67,7 +67,7 @@ def test_rotate_json_has_exactly_the_spec_keys(sandbox: Sandbox) -> None:
     assert result["rotated"] is True and result["dry_run"] is False
     assert {t["status"] for t in result["targets"]} == {"updated"}
     assert set(result["usage"]) == {"limit", "limit_remaining", "percent_used"}
-    assert_converged(sandbox, Clock()())
+    assert_converged(sandbox, FakeClock()())
 
     status = run_cli(sandbox, "status", "--json")
     assert status.returncode == 0, status.stderr
@@ -215,10 +215,10 @@ def test_faults_through_the_cli(
         assert "error:" in done.stderr
     assert_targets_work(sandbox)
     sandbox.clear_faults()
-    expire_lease(sandbox, Clock())
+    expire_lease(sandbox, FakeClock())
     rerun = run_cli(sandbox, "rotate", "--revoke-after", "0")
     assert rerun.returncode == 0, rerun.stderr
-    state = assert_converged(sandbox, Clock()())
+    state = assert_converged(sandbox, FakeClock()())
     assert state.retiring == ()
 
 

@@ -22,7 +22,7 @@ from .cli_helpers import run_cli, start_cli
 from .engine import (
     KEY_NAME,
     VARIABLE,
-    Clock,
+    FakeClock,
     assert_converged,
     assert_targets_work,
     expire_lease,
@@ -62,7 +62,7 @@ CRASH_POINTS = [
 def test_killed_at_each_step_boundary(
     sandbox: Sandbox, point: str, path: str, method: str, nth: int, when: str
 ) -> None:
-    clock = Clock()
+    clock = FakeClock()
     first = make_rotator(sandbox, clock).run()
     # "before": hold the request, and answer 503 without acting on it once released
     extra = {"status": 503} if when == "before" else {}
@@ -89,7 +89,7 @@ def test_killed_at_each_step_boundary(
         assert "another run holds the lock" in blocked.stdout
         assert_targets_work(sandbox)
 
-    expire_lease(sandbox, Clock())
+    expire_lease(sandbox, FakeClock())
     rerun = run_cli(sandbox, "rotate", "--revoke-after", "0")
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
     state = assert_converged(sandbox, datetime.now(timezone.utc))

@@ -14,7 +14,7 @@ from openrouter_rotator.sandbox import Sandbox
 
 from .engine import (
     VARIABLE,
-    Clock,
+    FakeClock,
     assert_converged,
     assert_targets_work,
     expire_lease,
@@ -57,7 +57,7 @@ FAULTS = {
 def test_fault_on_each_call(
     sandbox: Sandbox, call: str, path: str, method: str, nth: int, fault: str
 ) -> None:
-    clock = Clock()
+    clock = FakeClock()
     # The simulated clock stays near the sandbox's real one: OpenRouter's created_at and the
     # engine's in-flight times are compared (with a 5-minute allowance for clock skew).
     first = make_rotator(sandbox, clock).run()

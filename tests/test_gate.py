@@ -30,7 +30,7 @@ from openrouter_rotator.state import (
 from openrouter_rotator.wake import wake_hours
 
 from .billing import ROOT, contexts, cron_lines, gate, hour_of, load_workflow, simulate
-from .engine import KEY_NAME, STATE_REPO, VARIABLE, Clock, load_state, make_rotator
+from .engine import KEY_NAME, STATE_REPO, VARIABLE, FakeClock, load_state, make_rotator
 from .expressions import ExpressionError, evaluate
 
 UTC = timezone.utc
@@ -219,7 +219,7 @@ def test_a_carry_over_restore_wakes_the_hour_the_window_resets() -> None:
 def test_every_write_carries_the_field_and_a_quiet_run_writes_only_when_it_moved(
     sandbox: Sandbox,
 ) -> None:
-    clock = Clock(datetime(2026, 3, 1, 14, 5, tzinfo=UTC))
+    clock = FakeClock(datetime(2026, 3, 1, 14, 5, tzinfo=UTC))
     make_rotator(sandbox, clock, rotate_at="03:00").run()
     state = load_state(sandbox)
     assert state is not None and state.wake == ()
@@ -246,7 +246,7 @@ def test_every_write_carries_the_field_and_a_quiet_run_writes_only_when_it_moved
 
 
 def test_a_state_from_an_older_version_gets_the_field_in_one_write(sandbox: Sandbox) -> None:
-    clock = Clock(datetime(2026, 3, 1, 14, 5, tzinfo=UTC))
+    clock = FakeClock(datetime(2026, 3, 1, 14, 5, tzinfo=UTC))
     make_rotator(sandbox, clock).run()
     state = load_state(sandbox)
     assert state is not None
@@ -262,7 +262,7 @@ def test_a_state_from_an_older_version_gets_the_field_in_one_write(sandbox: Sand
 
 
 def test_a_dry_run_writes_nothing_even_when_the_field_moved(sandbox: Sandbox) -> None:
-    clock = Clock(datetime(2026, 3, 1, 14, 5, tzinfo=UTC))
+    clock = FakeClock(datetime(2026, 3, 1, 14, 5, tzinfo=UTC))
     make_rotator(sandbox, clock).run()
     state = load_state(sandbox)
     assert state is not None

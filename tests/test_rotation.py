@@ -21,7 +21,7 @@ from .engine import (
     STATE_REPO,
     TARGETS,
     VARIABLE,
-    Clock,
+    FakeClock,
     assert_converged,
     assert_targets_work,
     digest,
@@ -39,7 +39,7 @@ def writes(box: Sandbox) -> list[str]:
 
 
 def test_first_run_issues_a_key_everywhere(sandbox: Sandbox) -> None:
-    clock = Clock()
+    clock = FakeClock()
     result = make_rotator(sandbox, clock).run()
     assert result.rotated and result.reason == "first key issued"
     assert result.previous_key_hash is None
@@ -57,7 +57,7 @@ def test_first_key_is_issued_even_with_auto_rotation_off(sandbox: Sandbox) -> No
 
 
 def test_a_run_that_is_not_due_writes_nothing(sandbox: Sandbox) -> None:
-    clock = Clock()
+    clock = FakeClock()
     make_rotator(sandbox, clock).run()
     clock.advance(hours=1)
     sandbox.reset_requests()
@@ -81,7 +81,7 @@ def test_a_run_that_is_not_due_writes_nothing(sandbox: Sandbox) -> None:
 
 
 def test_due_rotation_runs_at_rotate_at_in_the_time_zone(sandbox: Sandbox) -> None:
-    clock = Clock()
+    clock = FakeClock()
     options = {"interval_days": "1", "rotate_at": "03:00", "timezone": "America/New_York"}
     first = make_rotator(sandbox, clock, **options).run()
     due = first.next_rotation_at
@@ -95,7 +95,7 @@ def test_due_rotation_runs_at_rotate_at_in_the_time_zone(sandbox: Sandbox) -> No
 
 
 def test_forced_rotation_keeps_the_old_key_for_the_grace_period(sandbox: Sandbox) -> None:
-    clock = Clock()
+    clock = FakeClock()
     first = make_rotator(sandbox, clock).run()
     clock.advance(hours=1)
     second = make_rotator(sandbox, clock, force=True, reason="leak drill").run()
@@ -120,7 +120,7 @@ def test_forced_rotation_keeps_the_old_key_for_the_grace_period(sandbox: Sandbox
 
 
 def test_revoke_after_zero_revokes_in_the_same_run(sandbox: Sandbox) -> None:
-    clock = Clock()
+    clock = FakeClock()
     first = make_rotator(sandbox, clock).run()
     second = make_rotator(sandbox, clock, force=True, revoke_after="0").run()
     assert second.revoked == (first.key_hash,)
@@ -129,7 +129,7 @@ def test_revoke_after_zero_revokes_in_the_same_run(sandbox: Sandbox) -> None:
 
 
 def test_next_rotation_mode_keeps_exactly_one_previous_key(sandbox: Sandbox) -> None:
-    clock = Clock()
+    clock = FakeClock()
     keys = [make_rotator(sandbox, clock, revoke_after="next-rotation").run().key_hash]
     for _ in range(3):
         clock.advance(days=1)
@@ -152,7 +152,7 @@ def test_dry_run_changes_nothing(sandbox: Sandbox) -> None:
 
 
 def test_a_second_run_respects_the_lock(sandbox: Sandbox) -> None:
-    clock = Clock()
+    clock = FakeClock()
     make_rotator(sandbox, clock).run()
     state = load_state(sandbox)
     assert state is not None
@@ -184,7 +184,7 @@ def test_a_run_that_read_the_state_before_another_session_ended_never_acts_on_it
 ) -> None:
     """The race of issue 11: B reads the state, A rotates and ends its session, then B takes
     the lock. B contends for the generation it read, whose lock A left in place: B stops."""
-    clock = Clock()
+    clock = FakeClock()
     make_rotator(sandbox, clock).run()
     b = make_rotator(sandbox, clock, force=True)
     stale = b.store.load()
@@ -201,7 +201,7 @@ def test_a_run_that_read_the_state_before_another_session_ended_never_acts_on_it
 def test_concurrent_forced_runs_rotate_once_and_leave_no_untracked_key(
     sandbox: Sandbox,
 ) -> None:
-    clock = Clock()
+    clock = FakeClock()
     make_rotator(sandbox, clock).run()
     sandbox.latency = 0.01  # let the two runs interleave request by request
     results: list[object] = []
@@ -226,7 +226,7 @@ def test_concurrent_forced_runs_rotate_once_and_leave_no_untracked_key(
 def test_a_key_left_by_a_killed_run_is_swept_by_its_mark_and_a_hand_made_one_is_not(
     sandbox: Sandbox,
 ) -> None:
-    clock = Clock()
+    clock = FakeClock()
     rotator = make_rotator(sandbox, clock)
     rotator.run()
     # What a run killed between the create and the record leaves: a marked, untracked key.
@@ -241,7 +241,7 @@ def test_a_key_left_by_a_killed_run_is_swept_by_its_mark_and_a_hand_made_one_is_
 
 
 def test_a_new_target_gets_a_key_by_rotation(sandbox: Sandbox) -> None:
-    clock = Clock()
+    clock = FakeClock()
     make_rotator(sandbox, clock).run()
     more = [*TARGETS, "dependabot:octo-org/app"]
     result = make_rotator(sandbox, clock, targets=more).run()
@@ -250,7 +250,7 @@ def test_a_new_target_gets_a_key_by_rotation(sandbox: Sandbox) -> None:
 
 
 def test_active_key_deleted_outside_is_replaced(sandbox: Sandbox) -> None:
-    clock = Clock()
+    clock = FakeClock()
     first = make_rotator(sandbox, clock).run()
     assert first.key_hash
     sandbox.openrouter.keys.pop(first.key_hash)
@@ -275,7 +275,7 @@ def test_a_missing_environment_stops_the_run_before_a_key_exists(sandbox: Sandbo
 
 
 def test_read_only_token_stops_the_run_with_the_fix(sandbox: Sandbox) -> None:
-    clock = Clock()
+    clock = FakeClock()
     make_rotator(sandbox, clock).run()
     before = {k.hash for k in sandbox.openrouter.live_keys()}
     with pytest.raises(GitHubError) as info:
@@ -290,7 +290,7 @@ def test_read_only_token_stops_the_run_with_the_fix(sandbox: Sandbox) -> None:
 def test_a_failed_target_keeps_every_target_working_and_the_next_run_converges(
     sandbox: Sandbox,
 ) -> None:
-    clock = Clock()
+    clock = FakeClock()
     first = make_rotator(sandbox, clock).run()
     sandbox.fault(
         r"/environments/production/secrets/OPENROUTER_API_KEY$",
@@ -322,7 +322,7 @@ def test_a_failed_target_keeps_every_target_working_and_the_next_run_converges(
 
 
 def test_a_new_key_that_does_not_work_is_deleted(sandbox: Sandbox) -> None:
-    clock = Clock()
+    clock = FakeClock()
     first = make_rotator(sandbox, clock).run()
     sandbox.fault(r"/api/v1/key$", status=401, times=3)
     with pytest.raises(RotatorError):
@@ -333,7 +333,7 @@ def test_a_new_key_that_does_not_work_is_deleted(sandbox: Sandbox) -> None:
 
 
 def test_revoke_failure_is_retried_by_the_next_run(sandbox: Sandbox) -> None:
-    clock = Clock()
+    clock = FakeClock()
     first = make_rotator(sandbox, clock).run()
     sandbox.fault(r"/api/v1/keys/[0-9a-f]+$", method="DELETE", status=503, times=None)
     result = make_rotator(sandbox, clock, force=True, revoke_after="0").run()
@@ -346,7 +346,7 @@ def test_revoke_failure_is_retried_by_the_next_run(sandbox: Sandbox) -> None:
 
 
 def test_an_emergency_rotation_revokes_every_older_key(sandbox: Sandbox) -> None:
-    clock = Clock()
+    clock = FakeClock()
     first = make_rotator(sandbox, clock).run()
     second = make_rotator(sandbox, clock, force=True).run()  # first retires for 6h
     third = make_rotator(sandbox, clock, force=True, revoke_after="0").run()
@@ -356,7 +356,7 @@ def test_an_emergency_rotation_revokes_every_older_key(sandbox: Sandbox) -> None
 
 
 def test_status_reports_what_a_scheduled_run_would_find(sandbox: Sandbox) -> None:
-    clock = Clock()
+    clock = FakeClock()
     make_rotator(sandbox, clock).run()
     assert make_rotator(sandbox, clock, force=True).status().reason == "not due"
 
@@ -365,7 +365,7 @@ def test_a_create_that_lands_late_is_swept_by_a_later_run(sandbox: Sandbox) -> N
     """The request reaches OpenRouter only after the client gave up and had settled the lost
     answer by listing: the key it makes is held by nobody. The next run's key listing finds it
     by its mark, and a locked session revokes it."""
-    clock = Clock()
+    clock = FakeClock()
     make_rotator(sandbox, clock).run()
     sandbox.fault(r"/api/v1/keys$", method="POST", latency=1.2)  # before the handler runs
     result = make_rotator(sandbox, clock, force=True, revoke_after="0", timeout=0.5).run()

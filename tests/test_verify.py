@@ -11,7 +11,7 @@ from openrouter_rotator.sandbox import Sandbox
 from openrouter_rotator.verify import VerifyResult, verify
 
 from .cli_helpers import run_cli
-from .engine import Clock, load_state, make_rotator, next_lock_free, secret_now
+from .engine import FakeClock, load_state, make_rotator, next_lock_free, secret_now
 
 ENV = "OPENROUTER_API_KEY"
 
@@ -21,12 +21,12 @@ def plaintext_of(box: Sandbox, key_hash: str | None) -> str:
     return record.plaintext
 
 
-def check(box: Sandbox, clock: Clock, plaintext: str, **options: object) -> VerifyResult:
+def check(box: Sandbox, clock: FakeClock, plaintext: str, **options: object) -> VerifyResult:
     return verify(make_rotator(box, clock, **options), plaintext, ENV)
 
 
 def test_the_secret_a_job_reads_is_verified_and_recorded(sandbox: Sandbox) -> None:
-    clock = Clock()
+    clock = FakeClock()
     first = make_rotator(sandbox, clock).run()
     clock.advance(minutes=5)
     result = check(sandbox, clock, secret_now(sandbox))
@@ -45,7 +45,7 @@ def test_the_secret_a_job_reads_is_verified_and_recorded(sandbox: Sandbox) -> No
 def test_a_stale_secret_holds_every_revocation_until_a_verification_passes(
     sandbox: Sandbox,
 ) -> None:
-    clock = Clock()
+    clock = FakeClock()
     first = make_rotator(sandbox, clock).run()
     stale = secret_now(sandbox)  # e.g. an environment secret the rotation no longer reaches
     clock.advance(days=1)
@@ -76,7 +76,7 @@ def test_a_stale_secret_holds_every_revocation_until_a_verification_passes(
 
 
 def test_a_revoked_key_fails_with_the_cause(sandbox: Sandbox) -> None:
-    clock = Clock()
+    clock = FakeClock()
     make_rotator(sandbox, clock).run()
     old = secret_now(sandbox)
     clock.advance(days=1)
@@ -89,7 +89,7 @@ def test_a_revoked_key_fails_with_the_cause(sandbox: Sandbox) -> None:
 
 
 def test_a_key_of_another_rotation_is_named(sandbox: Sandbox) -> None:
-    clock = Clock()
+    clock = FakeClock()
     mine = make_rotator(sandbox, clock).run()
     other = sandbox.openrouter.add_key("octo-org/api staging")
     result = check(sandbox, clock, other)
@@ -100,7 +100,7 @@ def test_a_key_of_another_rotation_is_named(sandbox: Sandbox) -> None:
 
 
 def test_an_empty_variable_is_a_failure_not_a_pass(sandbox: Sandbox) -> None:
-    clock = Clock()
+    clock = FakeClock()
     make_rotator(sandbox, clock).run()
     result = check(sandbox, clock, "")
     assert not result.verified and result.hold and result.cause == "empty"
@@ -108,7 +108,7 @@ def test_an_empty_variable_is_a_failure_not_a_pass(sandbox: Sandbox) -> None:
 
 
 def test_the_hold_survives_a_forced_run_with_revoke_after_zero(sandbox: Sandbox) -> None:
-    clock = Clock()
+    clock = FakeClock()
     first = make_rotator(sandbox, clock).run()
     stale = secret_now(sandbox)
     clock.advance(days=1)
@@ -131,7 +131,7 @@ def test_the_hold_survives_a_forced_run_with_revoke_after_zero(sandbox: Sandbox)
 
 
 def test_no_state_yet_is_a_failure_that_records_nothing(sandbox: Sandbox) -> None:
-    result = check(sandbox, Clock(), "sk-or-v1-" + "0" * 64)
+    result = check(sandbox, FakeClock(), "sk-or-v1-" + "0" * 64)
     assert not result.verified and not result.recorded and result.cause == "no-active-key"
     assert load_state(sandbox) is None
 
@@ -165,7 +165,7 @@ def test_a_verify_without_the_schedule_inputs_keeps_the_gates_hours(sandbox: San
     for the gate stay, or the gate would skip the tick of a due rotation."""
     from datetime import datetime, timezone
 
-    clock = Clock(datetime(2026, 5, 4, 9, 0, tzinfo=timezone.utc))
+    clock = FakeClock(datetime(2026, 5, 4, 9, 0, tzinfo=timezone.utc))
     make_rotator(sandbox, clock, interval_days="1", rotate_at="15:00").run()
     clock.advance(days=1)  # the rotation is due at 15:00 today: the daily run lists its hour
     make_rotator(sandbox, clock, interval_days="1", rotate_at="15:00").run()

@@ -18,6 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from openrouter_rotator.errors import GitHubStatusError
+from openrouter_rotator.sandbox import FakeClock
 from webhook import create_app
 from webhook import github_events as github_events_module
 from webhook.config import parse_settings
@@ -40,14 +41,6 @@ from .webhook_fixtures import (
 )
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = time.time()
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
 def github() -> FakeGitHub:
     return FakeGitHub(
@@ -63,15 +56,15 @@ def catcher() -> Iterator[Catcher]:
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
+def clock() -> FakeClock:
+    return FakeClock()
 
 
 AppFactory = Callable[..., Flask]
 
 
 @pytest.fixture
-def make_app(tmp_path: Path, github: FakeGitHub, catcher: Catcher, clock: Clock) -> AppFactory:
+def make_app(tmp_path: Path, github: FakeGitHub, catcher: Catcher, clock: FakeClock) -> AppFactory:
     def make(doc: dict[str, Any] | None = None, env: dict[str, str] | None = None) -> Flask:
         doc = doc or config_doc()
         doc.setdefault("store", {"path": str(tmp_path / "webhook.sqlite3")})
@@ -87,8 +80,8 @@ def make_app(tmp_path: Path, github: FakeGitHub, catcher: Catcher, clock: Clock)
                 "TESTING": True,
                 "ROTATOR_SETTINGS": settings_,
                 "ROTATOR_GITHUB": github,
-                "ROTATOR_STORE": SQLiteStore(settings_.store_path, clock=clock),
-                "ROTATOR_CLOCK": clock,
+                "ROTATOR_STORE": SQLiteStore(settings_.store_path, clock=clock.time),
+                "ROTATOR_CLOCK": clock.time,
                 "ROTATOR_DRAIN_THREAD": False,
             }
         )
@@ -265,24 +258,24 @@ def test_slack_replay_never_dispatches_twice(
 
 
 def test_slack_cooldown_is_409_until_it_ends(
-    app: Flask, client: FlaskClient, github: FakeGitHub, clock: Clock
+    app: Flask, client: FlaskClient, github: FakeGitHub, clock: FakeClock
 ) -> None:
     assert slack(client, slack_form("openrouter first")).status_code == 200
-    clock.now += 1  # a new, validly signed request: not a replay
-    response = slack(client, slack_form("openrouter second"), now=clock.now)
+    clock.advance(seconds=1)  # a new, validly signed request: not a replay
+    response = slack(client, slack_form("openrouter second"), now=clock.time())
     assert response.status_code == 409
     assert "cooldown" in response.get_json()["text"]
     # Another rotation has its own cooldown.
-    assert slack(client, slack_form("emergency"), now=clock.now).status_code == 200
-    clock.now += 600
-    assert slack(client, slack_form("openrouter third"), now=clock.now).status_code == 200
+    assert slack(client, slack_form("emergency"), now=clock.time()).status_code == 200
+    clock.advance(seconds=600)
+    assert slack(client, slack_form("openrouter third"), now=clock.time()).status_code == 200
     settle(app)
     reasons = sorted(d["inputs"]["reason"].rsplit(": ", 1)[1] for d in github.dispatches)
     assert reasons == ["first", "no reason given", "third"]
 
 
 def test_failed_dispatch_is_reported_and_releases_the_cooldown(
-    app: Flask, client: FlaskClient, github: FakeGitHub, catcher: Catcher, clock: Clock
+    app: Flask, client: FlaskClient, github: FakeGitHub, catcher: Catcher, clock: FakeClock
 ) -> None:
     github.fail_dispatch = GitHubStatusError(
         "Workflow does not have 'workflow_dispatch' trigger", status=422
@@ -292,8 +285,8 @@ def test_failed_dispatch_is_reported_and_releases_the_cooldown(
     text = catcher.wait_for(1)[0][1]["text"]
     assert "could not be dispatched" in text and "workflow_dispatch" in text
     github.fail_dispatch = None
-    clock.now += 1
-    assert slack(client, slack_form("openrouter retry"), now=clock.now).status_code == 200
+    clock.advance(seconds=1)
+    assert slack(client, slack_form("openrouter retry"), now=clock.time()).status_code == 200
     settle(app)
     assert len(github.dispatches) == 1
 
@@ -309,7 +302,7 @@ def status_of(client: FlaskClient, response: Any) -> dict[str, Any]:
 
 
 def test_a_lost_answer_is_settled_by_finding_the_run_not_by_dispatching_again(
-    app: Flask, client: FlaskClient, github: FakeGitHub, catcher: Catcher, clock: Clock
+    app: Flask, client: FlaskClient, github: FakeGitHub, catcher: Catcher, clock: FakeClock
 ) -> None:
     github.lose_answers = 1
     body = slack_form(response_url=catcher.url("/r/lost"))
@@ -320,7 +313,7 @@ def test_a_lost_answer_is_settled_by_finding_the_run_not_by_dispatching_again(
     assert len(github.dispatches) == 2 and github.searches == []
     assert app.extensions["openrouter_rotator"].store.backlog() == 1
     assert catcher.messages == []
-    clock.now += 61
+    clock.advance(seconds=61)
     settle(app)
     slack_id = github.dispatches[0]["inputs"]["request-id"]
     assert github.searches == [slack_id]
@@ -331,14 +324,14 @@ def test_a_lost_answer_is_settled_by_finding_the_run_not_by_dispatching_again(
 
 
 def test_an_unknown_outcome_with_no_run_is_dispatched_again_once(
-    app: Flask, client: FlaskClient, github: FakeGitHub, clock: Clock
+    app: Flask, client: FlaskClient, github: FakeGitHub, clock: FakeClock
 ) -> None:
     github.fail_dispatch = GitHubStatusError("Server Error", status=502)
     response = api(client)
     settle(app)
     assert status_of(client, response) == {"status": "accepted", "run_url": None, "error": None}
     github.fail_dispatch = None
-    clock.now += 61
+    clock.advance(seconds=61)
     settle(app)
     [dispatch] = github.dispatches
     assert dispatch["inputs"]["request-id"] == response.get_json()["request_id"]
@@ -347,13 +340,13 @@ def test_an_unknown_outcome_with_no_run_is_dispatched_again_once(
 
 
 def test_an_outcome_that_stays_unknown_is_reported_and_keeps_the_cooldown(
-    app: Flask, client: FlaskClient, github: FakeGitHub, clock: Clock, catcher: Catcher
+    app: Flask, client: FlaskClient, github: FakeGitHub, clock: FakeClock, catcher: Catcher
 ) -> None:
     github.fail_dispatch = GitHubStatusError("Server Error", status=503)
     assert slack(client, slack_form(response_url=catcher.url("/r/unknown"))).status_code == 200
     for _ in range(6):
         settle(app)
-        clock.now += 61
+        clock.advance(seconds=61)
     text = catcher.wait_for(1)[0][1]["text"]
     assert "did not confirm the dispatch" in text and "cooldown is kept" in text
     assert len(github.searches) == 4  # attempts 2 to 5 looked first
@@ -393,10 +386,10 @@ def test_an_idempotency_key_answers_with_the_first_request(
 
 
 def test_a_slack_timestamp_spelled_differently_is_the_same_request(
-    app: Flask, client: FlaskClient, github: FakeGitHub, clock: Clock
+    app: Flask, client: FlaskClient, github: FakeGitHub, clock: FakeClock
 ) -> None:
     body = slack_form()
-    headers = slack_headers(body, now=clock.now)
+    headers = slack_headers(body, now=clock.time())
     assert client.post("/slack/commands", data=body, headers=headers).status_code == 200
     # The signature covers the number, so "0<ts>" verifies: it must still be a replay.
     headers["X-Slack-Request-Timestamp"] = "0" + headers["X-Slack-Request-Timestamp"]
@@ -565,29 +558,29 @@ def test_an_authentic_malformed_payload_is_refused_with_a_2xx(
 
 
 def test_the_unsigned_delivery_id_is_neither_needed_nor_trusted(
-    app: Flask, client: FlaskClient, github: FakeGitHub, clock: Clock
+    app: Flask, client: FlaskClient, github: FakeGitHub, clock: FakeClock
 ) -> None:
     body = comment_event()
     headers = {k: v for k, v in github_headers(body).items() if k != "X-GitHub-Delivery"}
     assert client.post("/github/events", data=body, headers=headers).status_code == 202
-    clock.now += 3600  # past the cooldown
+    clock.advance(seconds=3600)  # past the cooldown
     # The same signed comment under a new X-GitHub-Delivery is the same request.
     again = comment(client, body, delivery="a-brand-new-delivery-id")
     assert (again.status_code, again.get_json()["status"]) == (200, "duplicate")
     # A week later (GitHub Enterprise Server redelivers for 7 days) it still is.
-    clock.now += 7 * 86400
+    clock.advance(seconds=7 * 86400)
     assert comment(client, body).get_json()["status"] == "duplicate"
     settle(app)
     assert len(github.dispatches) == 1
 
 
 def test_github_redelivery_never_dispatches_twice(
-    app: Flask, client: FlaskClient, github: FakeGitHub, clock: Clock
+    app: Flask, client: FlaskClient, github: FakeGitHub, clock: FakeClock
 ) -> None:
     body = comment_event()
     headers = github_headers(body, delivery="d-1")
     assert client.post("/github/events", data=body, headers=headers).status_code == 202
-    clock.now += 3600  # long after the cooldown: only the delivery id stops it
+    clock.advance(seconds=3600)  # long after the cooldown: only the delivery id stops it
     again = client.post("/github/events", data=body, headers=headers)
     assert again.status_code == 200
     assert again.get_json()["status"] == "duplicate"
@@ -722,10 +715,10 @@ def test_api_cooldown_is_409(app: Flask, client: FlaskClient, github: FakeGitHub
 
 
 def test_api_idempotency_key_makes_retries_count_once(
-    app: Flask, client: FlaskClient, github: FakeGitHub, clock: Clock
+    app: Flask, client: FlaskClient, github: FakeGitHub, clock: FakeClock
 ) -> None:
     assert api(client, **{"Idempotency-Key": "k1"}).status_code == 202
-    clock.now += 3600
+    clock.advance(seconds=3600)
     again = api(client, **{"Idempotency-Key": "k1"})
     assert (again.status_code, again.get_json()["status"]) == (200, "duplicate")
     settle(app)
@@ -736,15 +729,15 @@ def test_api_idempotency_key_makes_retries_count_once(
 
 
 def test_notify_alert_is_forwarded_to_slack_once_per_key_and_day(
-    app: Flask, client: FlaskClient, github: FakeGitHub, catcher: Catcher, clock: Clock
+    app: Flask, client: FlaskClient, github: FakeGitHub, catcher: Catcher, clock: FakeClock
 ) -> None:
-    assert alert(client, alert_body(), now=clock.now).status_code == 202
-    clock.now += 1
-    later = alert(client, alert_body(percent=95, at="2025-03-01T23:59:00+00:00"), now=clock.now)
+    assert alert(client, alert_body(), now=clock.time()).status_code == 202
+    clock.advance(seconds=1)
+    later = alert(client, alert_body(percent=95, at="2025-03-01T23:59:00+00:00"), now=clock.time())
     assert (later.status_code, later.get_json()["reason"]) == (200, "already_handled")
     # A new UTC day is a new usage window; another key is another alert.
-    assert alert(client, alert_body(at="2025-03-02T00:00:01Z"), now=clock.now).status_code == 202
-    assert alert(client, alert_body(key_hash="other"), now=clock.now).status_code == 202
+    assert alert(client, alert_body(at="2025-03-02T00:00:01Z"), now=clock.time()).status_code == 202
+    assert alert(client, alert_body(key_hash="other"), now=clock.time()).status_code == 202
     settle(app)
     messages = catcher.wait_for(3)
     assert len(messages) == 3
@@ -772,19 +765,19 @@ def test_rotate_alert_dispatches_an_emergency_rotation(
 
 
 def test_rotate_alert_inside_the_cooldown_is_409_and_may_act_later(
-    app: Flask, client: FlaskClient, github: FakeGitHub, clock: Clock
+    app: Flask, client: FlaskClient, github: FakeGitHub, clock: FakeClock
 ) -> None:
     assert api(client, "emergency").status_code == 202
-    assert alert(client, alert_body(rotation="emergency"), now=clock.now).status_code == 409
-    clock.now += 601
-    assert alert(client, alert_body(rotation="emergency"), now=clock.now).status_code == 202
+    assert alert(client, alert_body(rotation="emergency"), now=clock.time()).status_code == 409
+    clock.advance(seconds=601)
+    assert alert(client, alert_body(rotation="emergency"), now=clock.time()).status_code == 202
     settle(app)
     assert sorted(d["inputs"]["emergency"] for d in github.dispatches) == ["false", "true"]
 
 
-def test_alert_replay_is_a_duplicate(client: FlaskClient, clock: Clock) -> None:
+def test_alert_replay_is_a_duplicate(client: FlaskClient, clock: FakeClock) -> None:
     body = alert_body()
-    headers = alert_headers(body, now=clock.now)
+    headers = alert_headers(body, now=clock.time())
     assert client.post("/alerts/usage", data=body, headers=headers).status_code == 202
     again = client.post("/alerts/usage", data=body, headers=headers)
     assert (again.status_code, again.get_json()["reason"]) == (200, "replay")

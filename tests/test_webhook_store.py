@@ -6,23 +6,17 @@ from __future__ import annotations
 import multiprocessing
 import threading
 from collections.abc import Callable, Iterator
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from openrouter_rotator.errors import ConfigError
+from openrouter_rotator.sandbox import FakeClock
 from webhook.store import Job, JobStatus, RedisStore, SQLiteStore, Store, check_redis_persistence
 
 from .webhook_fixtures import RedisServer, redis_server
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture(scope="module")
@@ -80,12 +74,12 @@ def test_many_threads_one_winner(make_store: Callable[[], Store]) -> None:
 
 
 def test_sqlite_claim_expires_and_is_taken_over(tmp_path: Path) -> None:
-    clock = Clock()
-    store = SQLiteStore(tmp_path / "c.sqlite3", clock=clock)
+    clock = FakeClock(datetime.fromtimestamp(1_000_000, timezone.utc))
+    store = SQLiteStore(tmp_path / "c.sqlite3", clock=clock.time)
     assert store.claim("cooldown:x", 600, "a")
-    clock.now += 599
+    clock.advance(seconds=599)
     assert not store.claim("cooldown:x", 600, "b")
-    clock.now += 1
+    clock.advance(seconds=1)
     assert store.claim("cooldown:x", 600, "b")
     store.release("cooldown:x", "a")  # the old holder's release no longer drops it
     assert not store.claim("cooldown:x", 600, "c")
@@ -159,16 +153,16 @@ def test_jobs_are_leased_oldest_first_and_once(make_store: Callable[[], Store]) 
 
 
 def test_a_dead_workers_job_is_taken_over_after_its_lease(tmp_path: Path) -> None:
-    clock = Clock()
-    store = SQLiteStore(tmp_path / "q.sqlite3", clock=clock)
+    clock = FakeClock(datetime.fromtimestamp(1_000_000, timezone.utc))
+    store = SQLiteStore(tmp_path / "q.sqlite3", clock=clock.time)
     store.enqueue(job(1))
     held = store.lease("dead", 60)
     assert held is not None and store.lease("alive", 60) is None
-    clock.now += 30
+    clock.advance(seconds=30)
     assert store.renew(held, "dead", 60)  # still alive then: the lease starts over
-    clock.now += 59
+    clock.advance(seconds=59)
     assert store.lease("alive", 60) is None
-    clock.now += 2
+    clock.advance(seconds=2)
     taken = store.lease("alive", 60)
     assert taken is not None and taken.attempts == 2  # tells the new worker to look first
     assert not store.renew(held, "dead", 60)  # the old holder lost it
