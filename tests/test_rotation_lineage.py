@@ -14,7 +14,7 @@ from openrouter_rotator.sandbox import Sandbox
 from openrouter_rotator.sandbox.openrouter import DEFAULT_WORKSPACE
 
 from .engine import (
-    Clock,
+    FakeClock,
     assert_converged,
     assert_targets_work,
     load_state,
@@ -23,7 +23,7 @@ from .engine import (
 )
 
 
-def first_key_moved(box: Sandbox, clock: Clock) -> tuple[str, str, str]:
+def first_key_moved(box: Sandbox, clock: FakeClock) -> tuple[str, str, str]:
     """Issue the first key, then do what an admin does in the dashboard: move it to a team
     workspace and put it under a guardrail. Returns (key hash, workspace, guardrail)."""
     make_rotator(box, clock).run()
@@ -42,7 +42,7 @@ def first_key_moved(box: Sandbox, clock: Clock) -> tuple[str, str, str]:
 def test_the_new_key_is_made_in_the_old_keys_workspace_under_its_guardrails(
     sandbox: Sandbox,
 ) -> None:
-    clock = Clock()
+    clock = FakeClock()
     old, team, guardrail = first_key_moved(sandbox, clock)
     result = make_rotator(sandbox, clock, force=True).run()
     assert result.rotated and result.previous_key_hash == old
@@ -55,14 +55,14 @@ def test_the_new_key_is_made_in_the_old_keys_workspace_under_its_guardrails(
 
 
 def test_a_first_key_goes_to_the_default_workspace_without_guardrails(sandbox: Sandbox) -> None:
-    result = make_rotator(sandbox, Clock()).run()
+    result = make_rotator(sandbox, FakeClock()).run()
     new = sandbox.openrouter.keys[result.key_hash]
     assert new.workspace_id == DEFAULT_WORKSPACE
     assert sandbox.openrouter.guardrails_of(new.hash) == []
 
 
 def test_a_failed_assignment_leaves_no_unguarded_key_anywhere(sandbox: Sandbox) -> None:
-    clock = Clock()
+    clock = FakeClock()
     old, _, _ = first_key_moved(sandbox, clock)
     sandbox.fault(r"/guardrails/[^/]+/assignments/keys$", method="POST", status=500, times=None)
     with pytest.raises(RotatorError):
@@ -76,7 +76,7 @@ def test_a_failed_assignment_leaves_no_unguarded_key_anywhere(sandbox: Sandbox) 
 
 
 def test_an_old_key_that_is_gone_hands_nothing_on(sandbox: Sandbox) -> None:
-    clock = Clock()
+    clock = FakeClock()
     old, _, _ = first_key_moved(sandbox, clock)
     sandbox.openrouter.keys.pop(old)  # deleted in the dashboard
     result = make_rotator(sandbox, clock, force=True).run()
@@ -89,17 +89,17 @@ def test_an_old_key_that_is_gone_hands_nothing_on(sandbox: Sandbox) -> None:
 def test_an_account_that_requires_expiry_is_told_to_set_expires_after(sandbox: Sandbox) -> None:
     sandbox.openrouter.require_expiration = True
     with pytest.raises(OpenRouterPolicyError) as raised:
-        make_rotator(sandbox, Clock()).run()
+        make_rotator(sandbox, FakeClock()).run()
     assert "expires-after" in str(raised.value)
     assert sandbox.openrouter.live_keys() == []
-    result = make_rotator(sandbox, Clock(), expires_after="90d").run()
+    result = make_rotator(sandbox, FakeClock(), expires_after="90d").run()
     assert result.rotated and sandbox.openrouter.keys[result.key_hash].expires_at is not None
 
 
 def test_an_ip_allowlist_is_named_not_taken_for_a_wrong_key(sandbox: Sandbox) -> None:
     sandbox.openrouter.ip_allowlist = ["203.0.113.7"]
     with pytest.raises(RotatorError) as raised:
-        make_rotator(sandbox, Clock()).run()
+        make_rotator(sandbox, FakeClock()).run()
     text = str(raised.value)
     assert "allowlist" in text and "use an OpenRouter management key" not in text
     assert sandbox.openrouter.live_keys() == []
@@ -110,7 +110,7 @@ def test_a_create_answer_without_the_key_publishes_nothing_and_is_swept() -> Non
     it made is held by nobody and the next run deletes it. (A sandbox of its own: the answer
     is off the SDK's contract on purpose.)"""
     with Sandbox() as box:
-        clock = Clock()
+        clock = FakeClock()
         first = make_rotator(box, clock).run()
         assert first.key_hash is not None
         before = target_values(box)
