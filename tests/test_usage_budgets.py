@@ -18,7 +18,7 @@ import pytest
 
 from openrouter_rotator.sandbox import Sandbox
 
-from .engine import Clock, load_state, make_rotator
+from .engine import FakeClock, load_state, make_rotator
 
 SECRET = "alert-secret"
 
@@ -55,7 +55,7 @@ def options(url: str) -> dict[str, Any]:
     }
 
 
-def guarded_key(box: Sandbox, clock: Clock, url: str) -> str:
+def guarded_key(box: Sandbox, clock: FakeClock, url: str) -> str:
     """The first key, under a guardrail of $2 a day; returns its hash."""
     first = make_rotator(box, clock, **options(url)).run()
     assert first.key_hash is not None
@@ -68,7 +68,7 @@ def test_usage_is_reported_on_the_budget_that_blocks_first(
     sandbox: Sandbox, alerts: tuple[str, list[dict[str, Any]]]
 ) -> None:
     url, got = alerts
-    clock = Clock()
+    clock = FakeClock()
     key = guarded_key(sandbox, clock, url)
     # 30% of the key's own $10 a month, but 90% of the guardrail's $2 a day.
     sandbox.openrouter.set_usage(key, usage=3.0, usage_monthly=3.0, usage_daily=1.8)
@@ -86,7 +86,7 @@ def test_an_alert_fires_once_per_budget_window(
     sandbox: Sandbox, alerts: tuple[str, list[dict[str, Any]]]
 ) -> None:
     url, got = alerts
-    clock = Clock()
+    clock = FakeClock()
     key = guarded_key(sandbox, clock, url)
     sandbox.openrouter.set_usage(key, usage=3.0, usage_monthly=3.0, usage_daily=1.8)
     for _ in range(3):  # the hourly schedule sees the same high usage three times
@@ -107,7 +107,7 @@ def test_a_run_below_the_threshold_sends_nothing_and_writes_nothing(
     sandbox: Sandbox, alerts: tuple[str, list[dict[str, Any]]]
 ) -> None:
     url, got = alerts
-    clock = Clock()
+    clock = FakeClock()
     key = guarded_key(sandbox, clock, url)
     sandbox.openrouter.set_usage(key, usage=1.0, usage_monthly=1.0, usage_daily=0.5)
     clock.advance(hours=1)
@@ -124,7 +124,7 @@ def test_without_guardrails_the_keys_own_limit_is_the_budget(
     sandbox: Sandbox, alerts: tuple[str, list[dict[str, Any]]]
 ) -> None:
     url, got = alerts
-    clock = Clock()
+    clock = FakeClock()
     first = make_rotator(sandbox, clock, **options(url)).run()
     assert first.key_hash is not None
     sandbox.openrouter.set_usage(first.key_hash, usage=8.5, usage_monthly=8.5)
