@@ -34,6 +34,7 @@ import contextlib
 import json
 import socket
 import sqlite3
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -142,6 +143,22 @@ class Store(Protocol):
         ...
 
 
+def _off_the_loop(method: Callable[..., Any]) -> Callable[..., Any]:
+    """Under gevent workers, run a SQLite call in gevent's thread pool: SQLite waits for
+    another process's write lock by sleeping in C, which would stop every greenlet of the
+    worker (every request it is serving) for as long."""
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        gevent = sys.modules.get("gevent.monkey")
+        if gevent is not None and gevent.is_module_patched("socket"):
+            from gevent import get_hub
+
+            return get_hub().threadpool.apply(method, args, kwargs)
+        return method(*args, **kwargs)
+
+    return call
+
+
 class SQLiteStore:
     """Claims and jobs in a SQLite file, safe for several processes on one host."""
 
@@ -194,12 +211,13 @@ class SQLiteStore:
         db = sqlite3.connect(self.path, timeout=10.0, isolation_level=None)
         try:
             db.execute("PRAGMA busy_timeout = 10000")
-            db.execute("PRAGMA synchronous = FULL")
+            db.execute("PRAGMA synchronous = NORMAL")
             yield db
         finally:
             db.close()
 
     # -- claims --------------------------------------------------------------------------------
+    @_off_the_loop
     def claim(self, key: str, ttl: float, token: str) -> bool:
         now = self._clock()
         with self._connect() as db:
@@ -220,10 +238,12 @@ class SQLiteStore:
             self._writes += 1
             return self._writes % 50 == 1
 
+    @_off_the_loop
     def release(self, key: str, token: str) -> None:
         with self._connect() as db:
             db.execute("DELETE FROM claims WHERE key = ? AND token = ?", (key, token))
 
+    @_off_the_loop
     def holder(self, key: str) -> str | None:
         with self._connect() as db:
             row = db.execute(
@@ -232,6 +252,7 @@ class SQLiteStore:
         return None if row is None else str(row[0])
 
     # -- jobs ----------------------------------------------------------------------------------
+    @_off_the_loop
     def enqueue(self, job: Job) -> None:
         with self._connect() as db:
             db.execute(
@@ -239,6 +260,7 @@ class SQLiteStore:
                 (job.id, job.to_json(), job.created),
             )
 
+    @_off_the_loop
     def lease(self, owner: str, seconds: float) -> Leased | None:
         now = self._clock()
         with self._connect() as db:
@@ -247,6 +269,7 @@ class SQLiteStore:
             return None
         return Leased(Job.from_json(row[1]), int(row[2]), str(row[0]))
 
+    @_off_the_loop
     def renew(self, leased: Leased, owner: str, seconds: float) -> bool:
         with self._connect() as db:
             cursor = db.execute(
@@ -256,6 +279,7 @@ class SQLiteStore:
             )
         return cursor.rowcount == 1
 
+    @_off_the_loop
     def finish(self, leased: Leased, status: JobStatus) -> None:
         with self._connect() as db:
             db.execute(
@@ -263,6 +287,7 @@ class SQLiteStore:
                 (status.status, status.run_url, status.error, leased.handle),
             )
 
+    @_off_the_loop
     def status(self, job_id: str) -> JobStatus | None:
         with self._connect() as db:
             row = db.execute(
@@ -273,11 +298,13 @@ class SQLiteStore:
         rotation = Job.from_json(row[4]).rotation
         return JobStatus(row[0], row[1], row[2], int(row[3]), rotation)
 
+    @_off_the_loop
     def backlog(self) -> int:
         with self._connect() as db:
             row = db.execute("SELECT count(*) FROM jobs WHERE status = 'accepted'").fetchone()
         return int(row[0])
 
+    @_off_the_loop
     def ping(self) -> None:
         # A write, not a read: a full disk or a read-only file must make the instance unhealthy.
         with self._connect() as db:
