@@ -11,7 +11,7 @@ from openrouter_rotator.sandbox import Sandbox
 from openrouter_rotator.verify import VerifyResult, verify
 
 from .cli_helpers import run_cli
-from .engine import FakeClock, load_state, make_rotator, next_lock_free, secret_now
+from .engine import FakeClock, digest, load_state, make_rotator, next_lock_free, secret_now
 
 ENV = "OPENROUTER_API_KEY"
 
@@ -175,3 +175,27 @@ def test_a_verify_without_the_schedule_inputs_keeps_the_gates_hours(sandbox: San
     after = load_state(sandbox)
     assert after is not None and after.wake is not None
     assert set(before.wake) <= set(after.wake)
+
+
+def test_a_stale_key_in_another_workspace_is_named(sandbox: Sandbox) -> None:
+    """Listings show the default workspace unless asked: the rotation's own workspace is
+    searched too, so a stale key there is named as stale, not as unknown."""
+    from datetime import datetime, timezone
+
+    from openrouter_rotator.openrouter import OpenRouterClient
+    from openrouter_rotator.state import ActiveKey, RetiringKey, State
+    from openrouter_rotator.verify import check_key
+
+    team = sandbox.openrouter.add_workspace("Team")
+    old = sandbox.openrouter.add_key("octo-org/app ci", workspace_id=team)
+    new = sandbox.openrouter.add_key("octo-org/app ci", workspace_id=team)
+    now = datetime.now(timezone.utc)
+    state = State(
+        active=ActiveKey(digest(new), now, now),
+        retiring=(RetiringKey(digest(old), now, None),),
+    )
+    with OpenRouterClient(sandbox.management_key, sandbox.openrouter_url) as client:
+        stale = check_key(client, state, old, ENV, "the state")
+        right = check_key(client, state, new, ENV, "the state")
+    assert stale.cause == "stale" and stale.key_hash == digest(old)
+    assert right.verified and right.key_hash == digest(new)
