@@ -3,12 +3,20 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
 import pytest
+from flask import Flask
+from flask.testing import FlaskClient
 
-from openrouter_rotator.sandbox import Sandbox
+from openrouter_rotator.sandbox import FakeClock, Sandbox
+from webhook import create_app
+from webhook.config import parse_settings
+from webhook.store import SQLiteStore
+
+from .webhook_fixtures import SECRET_ENV, AppFactory, Catcher, FakeGitHub, config_doc
 
 
 @pytest.fixture
@@ -20,6 +28,74 @@ def sandbox() -> Iterator[Sandbox]:
     with Sandbox() as box:
         yield box
         check_openrouter_records(box.requests())
+
+
+# -- the webhook app: a Flask test app on a fake GitHub, a fake clock and its own store --------
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def github() -> FakeGitHub:
+    return FakeGitHub(
+        permissions={"alice": "write", "bob": "read", "carol": "admin", "dan": "maintain"}
+    )
+
+
+@pytest.fixture
+def catcher() -> Iterator[Catcher]:
+    """An HTTP server that records what the webhook posts to Slack."""
+    c = Catcher()
+    yield c
+    c.close()
+
+
+@pytest.fixture
+def make_app(tmp_path: Path, github: FakeGitHub, catcher: Catcher, clock: FakeClock) -> AppFactory:
+    """``make_app(doc, env)``: the webhook for ``doc`` (default :func:`config_doc`) on the fake
+    GitHub and the fake clock, jobs run by ``settle`` rather than a thread. ``live=True``: the
+    real GitHub client of the settings, real time and the drain thread, for an app served over
+    HTTP."""
+
+    def make(
+        doc: dict[str, Any] | None = None, env: dict[str, str] | None = None, *, live: bool = False
+    ) -> Flask:
+        doc = doc or config_doc()
+        doc.setdefault("store", {"path": str(tmp_path / "webhook.sqlite3")})
+        full_env = {
+            **SECRET_ENV,
+            "ROTATOR_GITHUB_TOKEN": "ghp_test_token",
+            "ROTATOR_SLACK_ALERT_WEBHOOK_URL": catcher.url("/alerts"),
+            **(env or {}),
+        }
+        settings_ = parse_settings(doc, full_env)
+        if live:
+            return create_app({"ROTATOR_SETTINGS": settings_})
+        return create_app(
+            {
+                "TESTING": True,
+                "ROTATOR_SETTINGS": settings_,
+                "ROTATOR_GITHUB": github,
+                "ROTATOR_STORE": SQLiteStore(settings_.store_path, clock=clock.time),
+                "ROTATOR_CLOCK": clock.time,
+                "ROTATOR_DRAIN_THREAD": False,
+            }
+        )
+
+    return make
+
+
+@pytest.fixture
+def app(make_app: AppFactory) -> Flask:
+    return make_app()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
 
 
 # -- GitHub: every exchange with the GitHub stand-in checked against the official description --

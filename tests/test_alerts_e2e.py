@@ -6,26 +6,23 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from werkzeug.serving import make_server
 
 from openrouter_rotator.sandbox import Sandbox
-from webhook import create_app
-from webhook.config import parse_settings
 
 from .engine import FakeClock, make_rotator
+from .webhook_fixtures import AppFactory
 
 ALERT_SECRET = "alert-secret-e2e"
 
 
 @pytest.fixture
-def webhook_url(sandbox: Sandbox, tmp_path: Path) -> Iterator[str]:
+def webhook_url(sandbox: Sandbox, make_app: AppFactory) -> Iterator[str]:
     doc = {
         "webhook": {"endpoints": ["alerts"]},
         "github": {"api_url": sandbox.github_url},
-        "store": {"path": str(tmp_path / "webhook.sqlite3")},
         "rotations": {
             "openrouter": {
                 "repository": "octo-org/app",
@@ -40,7 +37,7 @@ def webhook_url(sandbox: Sandbox, tmp_path: Path) -> Iterator[str]:
         "ROTATOR_GITHUB_TOKEN": sandbox.github.admin_token,
         "ROTATOR_ALERT_WEBHOOK_SECRET": ALERT_SECRET,
     }
-    app = create_app({"ROTATOR_SETTINGS": parse_settings(doc, env)})
+    app = make_app(doc, env, live=True)
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

@@ -7,8 +7,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -22,12 +21,12 @@ from openrouter_rotator.sandbox import FakeClock
 from webhook import create_app
 from webhook import github_events as github_events_module
 from webhook.config import parse_settings
-from webhook.store import SQLiteStore
 
 from .webhook_fixtures import (
     API_TOKEN,
     SECRET_ENV,
     SECRETS,
+    AppFactory,
     Catcher,
     FakeGitHub,
     alert_body,
@@ -39,64 +38,6 @@ from .webhook_fixtures import (
     slack_form,
     slack_headers,
 )
-
-
-@pytest.fixture
-def github() -> FakeGitHub:
-    return FakeGitHub(
-        permissions={"alice": "write", "bob": "read", "carol": "admin", "dan": "maintain"}
-    )
-
-
-@pytest.fixture
-def catcher() -> Iterator[Catcher]:
-    c = Catcher()
-    yield c
-    c.close()
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-AppFactory = Callable[..., Flask]
-
-
-@pytest.fixture
-def make_app(tmp_path: Path, github: FakeGitHub, catcher: Catcher, clock: FakeClock) -> AppFactory:
-    def make(doc: dict[str, Any] | None = None, env: dict[str, str] | None = None) -> Flask:
-        doc = doc or config_doc()
-        doc.setdefault("store", {"path": str(tmp_path / "webhook.sqlite3")})
-        full_env = {
-            **SECRET_ENV,
-            "ROTATOR_GITHUB_TOKEN": "ghp_test_token",
-            "ROTATOR_SLACK_ALERT_WEBHOOK_URL": catcher.url("/alerts"),
-            **(env or {}),
-        }
-        settings_ = parse_settings(doc, full_env)
-        return create_app(
-            {
-                "TESTING": True,
-                "ROTATOR_SETTINGS": settings_,
-                "ROTATOR_GITHUB": github,
-                "ROTATOR_STORE": SQLiteStore(settings_.store_path, clock=clock.time),
-                "ROTATOR_CLOCK": clock.time,
-                "ROTATOR_DRAIN_THREAD": False,
-            }
-        )
-
-    return make
-
-
-@pytest.fixture
-def app(make_app: AppFactory) -> Flask:
-    return make_app()
-
-
-@pytest.fixture
-def client(app: Flask) -> FlaskClient:
-    return app.test_client()
 
 
 def settle(app: Flask) -> None:

@@ -10,16 +10,21 @@ import socket
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
+from flask import Flask
+
 from openrouter_rotator.alerts import build_alert_headers
 from openrouter_rotator.errors import GitHubTransportError
 from webhook.signatures import sign_github, sign_slack
+
+# ``make_app(doc, env, *, live=False)``, the conftest fixture that builds the webhook's app.
+AppFactory = Callable[..., Flask]
 
 SLACK_SECRET = "slack-signing-secret-for-tests"
 GITHUB_SECRET = "github-webhook-secret-for-tests"
