@@ -18,6 +18,7 @@ def cli_env(box: Sandbox, **extra: str) -> dict[str, str]:
         {
             "GITHUB_REPOSITORY": STATE_REPO,
             "ROTATOR_GITHUB_WRITE_INTERVAL": "0",
+            "ROTATOR_RETRY_SCALE": "0",  # retried as in production, without the waits
             "ROTATOR_TARGETS": "\n".join(TARGETS),
             "ROTATOR_KEY_NAME": KEY_NAME,
             "PYTHONUNBUFFERED": "1",

@@ -205,3 +205,13 @@ def test_one_repository_rule_for_targets_state_and_webhook(repository: str) -> N
     )
     assert as_target == as_state == as_webhook
     assert as_target == (repository in ("my_emu/app", "octo-org/app.js", "a/b", "octo--org/_x"))
+
+
+def test_retry_scale_comes_from_the_environment() -> None:
+    assert parse([]).retry.scale == 1
+    assert parse([], {"ROTATOR_RETRY_SCALE": "0"}).retry.scale == 0
+    assert parse([], {"ROTATOR_RETRY_SCALE": "0.5"}).retry.scale == 0.5
+    for bad in ("fast", "-1", "2", "nan"):
+        with pytest.raises(ConfigError) as caught:
+            parse([], {"ROTATOR_RETRY_SCALE": bad})
+        assert caught.value.option == "ROTATOR_RETRY_SCALE" and caught.value.exit_code == 2

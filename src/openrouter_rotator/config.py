@@ -500,7 +500,21 @@ def parse_config(
         github_write_interval=_seconds(
             env, "ROTATOR_GITHUB_WRITE_INTERVAL", DEFAULT_GITHUB_WRITE_INTERVAL
         ),
+        retry=_retry_policy(env),
     )
+
+
+def _retry_policy(env: Mapping[str, str]) -> RetryPolicy:
+    """ROTATOR_RETRY_SCALE multiplies every retry wait (default 1); 0 retries without waiting,
+    which is what the tests of the CLI use instead of sleeping through real backoff."""
+    text = env.get("ROTATOR_RETRY_SCALE", "").strip()
+    if not text:
+        return RetryPolicy()
+    allowed = "a factor from 0 to 1 for every retry wait (1: as GitHub and OpenRouter ask)"
+    scale = _number(text, "ROTATOR_RETRY_SCALE", allowed)
+    if not 0 <= scale <= 1:
+        raise ConfigError("ROTATOR_RETRY_SCALE", text, allowed)
+    return RetryPolicy(scale=scale)
 
 
 def _env_name(text: str, option: str) -> str:

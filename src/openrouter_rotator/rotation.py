@@ -227,7 +227,17 @@ class Rotator:
             sleep=sleep,
         )
         store = VariableStore(github, config.state_repository, config.state_variable)
-        return cls(config, openrouter, github, store, now=now, on_secret=on_secret, sleep=sleep)
+        # The engine's own waits (between verification attempts) follow the retry policy too.
+        scale = config.retry.scale
+        return cls(
+            config,
+            openrouter,
+            github,
+            store,
+            now=now,
+            on_secret=on_secret,
+            sleep=sleep if scale == 1 else lambda seconds: sleep(seconds * scale),
+        )
 
     def close(self) -> None:
         self.openrouter.close()
