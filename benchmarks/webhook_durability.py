@@ -32,6 +32,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 from _common import percentile, table
@@ -51,44 +52,56 @@ LEASE = 3.0
 class Scenario:
     name: str
     store: str  # sqlite | redis
-    faults: list[dict[str, object]]
+    faults: list[dict[str, Any]]
     # request index -> what to do to the servers just before sending it
     actions: dict[int, str]
     after_burst: str | None = None
 
+
+# Every dispatch lands at once but is answered 0.3 s later: a worker killed meanwhile never
+# learns it dispatched. And dispatches slowed 0.1 s, so that a backlog builds up.
+HELD_ANSWERS = {
+    "path": DISPATCHES,
+    "method": "POST",
+    "latency": 0.3,
+    "when": "after",
+    "times": None,
+}
+SLOW = {"path": DISPATCHES, "method": "POST", "latency": 0.1, "times": None}
+LOST_502 = {"path": DISPATCHES, "method": "POST", "status": 502, "when": "after", "times": 20}
 
 SCENARIOS = [
     Scenario("no faults", "sqlite", [], {}),
     Scenario(
         "SIGKILL both workers twice",
         "sqlite",
-        [{"path": DISPATCHES, "method": "POST", "latency": 0.3, "when": "after", "times": None}],
+        [HELD_ANSWERS],
         {60: "kill", 140: "kill"},
     ),
     Scenario(
         "SIGTERM master mid-backlog, restart",
         "sqlite",
-        [{"path": DISPATCHES, "method": "POST", "latency": 0.1, "times": None}],
+        [SLOW],
         {},
         after_burst="restart",
     ),
     Scenario(
         "20 dispatches answered 502 after landing",
         "sqlite",
-        [{"path": DISPATCHES, "method": "POST", "status": 502, "when": "after", "times": 20}],
+        [LOST_502],
         {},
     ),
     Scenario("no faults", "redis", [], {}),
     Scenario(
         "SIGKILL both workers, redis-server restarted",
         "redis",
-        [{"path": DISPATCHES, "method": "POST", "latency": 0.3, "when": "after", "times": None}],
+        [HELD_ANSWERS],
         {60: "kill", 120: "redis"},
     ),
     Scenario(
         "SIGTERM master mid-backlog, restart",
         "redis",
-        [{"path": DISPATCHES, "method": "POST", "latency": 0.1, "times": None}],
+        [SLOW],
         {},
         after_burst="restart",
     ),

@@ -15,7 +15,7 @@ import socket
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -31,6 +31,7 @@ from .webhook_fixtures import (
     Catcher,
     RedisServer,
     api_headers,
+    eventually,
     slack_form,
     slack_headers,
     toml_text,
@@ -72,15 +73,6 @@ def catcher() -> Iterator[Catcher]:
     c.close()
 
 
-def eventually(check: Callable[[], Any], timeout: float = 60.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(0.1)
-
-
 def request_ids(box: Sandbox) -> Counter[str]:
     return Counter(str(d.inputs.get("request-id")) for d in list(box.github.dispatches))
 
@@ -100,7 +92,7 @@ def accepted_ids(responses: list[httpx.Response | None]) -> list[str]:
 
 def assert_each_dispatched_once(box: Sandbox, server: Gunicorn, accepted: list[str]) -> None:
     assert accepted
-    assert eventually(lambda: set(accepted) <= set(request_ids(box))), (
+    assert eventually(lambda: set(accepted) <= set(request_ids(box)), 60), (
         f"lost: {sorted(set(accepted) - set(request_ids(box)))}\n{server.log.read_text()[-3000:]}"
     )
     time.sleep(4)  # a lease and more: a duplicate would have been sent by now
@@ -249,8 +241,16 @@ def test_healthz_fails_when_the_store_cannot_be_written(box: Sandbox, tmp_path: 
         redis.stop()
         assert server.client.get("/healthz").status_code == 503
         assert rotate(server, "no-store").status_code == 503  # type: ignore[union-attr]
+        # A worker that boots while Redis is down must not stop the server (gunicorn exits
+        # when a worker fails to boot).
+        killed = server.kill_workers(signal.SIGKILL)
+        assert eventually(lambda: set(server.workers()) - set(killed), 20)
+        time.sleep(1)
+        assert server.process.poll() is None
+        assert server.client.get("/healthz").status_code == 503
         redis.start()
         assert eventually(lambda: server.client.get("/healthz").status_code == 200, 20)
+        assert rotate(server, "store back").status_code == 202  # type: ignore[union-attr]
     finally:
         server.close()
         redis.stop()

@@ -29,6 +29,7 @@ from .webhook_fixtures import (
     alert_headers,
     api_headers,
     comment_event,
+    eventually,
     github_headers,
     redis_server,
     slack_form,
@@ -114,15 +115,6 @@ def server(
 
 def dispatches_for(box: Sandbox, rotation_marker: str) -> list[Any]:
     return [d for d in box.github.dispatches if rotation_marker in d.inputs.get("reason", "")]
-
-
-def eventually(check: Callable[[], Any], timeout: float = 15.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(0.05)
 
 
 def test_healthz(server: Gunicorn) -> None:

@@ -306,6 +306,16 @@ class Catcher:
         self._server.server_close()
 
 
+def eventually(check: Callable[[], Any], timeout: float = 15.0) -> Any:
+    """Poll ``check`` until it returns something true, or the timeout; its last value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value or time.monotonic() > deadline:
+            return value
+        time.sleep(0.05)
+
+
 # -- real servers ---------------------------------------------------------------------------
 
 

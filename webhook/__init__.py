@@ -136,7 +136,16 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
 def _open_store(settings: WebhookSettings, instance_path: str) -> Store:
     if settings.redis_url:
-        persistence = check_redis_persistence(settings.redis_url)
+        import redis
+
+        try:
+            persistence = check_redis_persistence(settings.redis_url)
+        except (redis.ConnectionError, redis.TimeoutError):
+            # A worker that boots while Redis restarts must not take the server down with it
+            # (gunicorn stops when a worker fails to boot): /healthz says 503 meanwhile, and the
+            # check runs before the first job is kept.
+            log_event("webhook.store", store="redis", persistence="unchecked: Redis unreachable")
+            return RedisStore(settings.redis_url, check_persistence=True)
         log_event("webhook.store", store="redis", persistence=persistence)
         return RedisStore(settings.redis_url)
     # Never the current directory: gunicorn's may be anything, and read-only.

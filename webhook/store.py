@@ -322,15 +322,25 @@ class RedisStore:
     )
     GROUP = "dispatchers"
 
-    def __init__(self, url: str, prefix: str = "openrouter-rotator:webhook:") -> None:
+    def __init__(
+        self,
+        url: str,
+        prefix: str = "openrouter-rotator:webhook:",
+        *,
+        check_persistence: bool = False,
+    ) -> None:
         import redis
 
+        self._url = url
         self._redis: Any = redis.Redis.from_url(
             url, socket_timeout=5, socket_connect_timeout=5, decode_responses=True
         )
         self._prefix = prefix
         self._stream = prefix + "jobs"
         self._group_ready = False
+        # Set when Redis could not be reached at start: its persistence is checked before the
+        # first job is kept, and a Redis that persists nothing then refuses every job (503).
+        self._unchecked = check_persistence
 
     def _job_key(self, job_id: str) -> str:
         return f"{self._prefix}job:{job_id}"
@@ -352,6 +362,13 @@ class RedisStore:
         if self._group_ready:
             return
         import redis
+
+        if self._unchecked:
+            from .logs import log_event
+
+            persistence = check_redis_persistence(self._url)
+            log_event("webhook.store", store="redis", persistence=persistence)
+            self._unchecked = False
 
         try:
             self._redis.xgroup_create(self._stream, self.GROUP, id="0", mkstream=True)

@@ -1127,13 +1127,18 @@ class GitHubStandIn:
                 return workflow
         return None
 
-    def _get_workflow(self, request: Request) -> Response:
+    def _repo_and_workflow(self, request: Request) -> tuple[Repo, Workflow] | None:
         repo = self._find_repo(request)
         workflow = (
             None if repo is None else self._find_workflow(repo, request.params["workflow_id"])
         )
-        if repo is None or workflow is None:
+        return None if repo is None or workflow is None else (repo, workflow)
+
+    def _get_workflow(self, request: Request) -> Response:
+        found = self._repo_and_workflow(request)
+        if found is None:
             return _error(404, "Not Found")
+        repo, workflow = found
         stamp = _iso(workflow.created_at)
         api, web = self._api(request), self._web(request)
         return Response(
@@ -1153,12 +1158,10 @@ class GitHubStandIn:
         )
 
     def _dispatch(self, request: Request) -> Response:
-        repo = self._find_repo(request)
-        workflow = (
-            None if repo is None else self._find_workflow(repo, request.params["workflow_id"])
-        )
-        if repo is None or workflow is None:
+        found = self._repo_and_workflow(request)
+        if found is None:
             return _error(404, "Not Found")
+        repo, workflow = found
         body = request.json()
         if not isinstance(body, dict):
             return _error(400, "Problems parsing JSON")
@@ -1266,12 +1269,10 @@ class GitHubStandIn:
         }
 
     def _list_runs(self, request: Request) -> Response:
-        repo = self._find_repo(request)
-        workflow = (
-            None if repo is None else self._find_workflow(repo, request.params["workflow_id"])
-        )
-        if repo is None or workflow is None:
+        found = self._repo_and_workflow(request)
+        if found is None:
             return _error(404, "Not Found")
+        repo, workflow = found
         query = request.query
         try:
             per_page = max(1, min(100, int(query.get("per_page", "30"))))
