@@ -6,6 +6,7 @@ Not a test helper: the scripts print figures. Everything runs on loopback agains
 
 from __future__ import annotations
 
+import json
 import re
 import statistics
 import time
@@ -321,3 +322,13 @@ def timed(fn: Any, *args: Any, **kwargs: Any) -> tuple[float, Any]:
     start = time.perf_counter()
     value = fn(*args, **kwargs)
     return time.perf_counter() - start, value
+
+
+def print_figures(figures: dict[str, Any], as_json: bool) -> None:
+    """One JSON object, or one ``name  value`` line per figure."""
+    if as_json:
+        print(json.dumps(figures))
+        return
+    width = max(len(name) for name in figures) + 2
+    for name, value in figures.items():
+        print(f"{name:<{width}}{value}")

@@ -18,13 +18,12 @@ shorter lock.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from datetime import timedelta
 from typing import Any
 
-from _common import STATE_REPO, FakeClock, make_rotator, seed_repos
+from _common import STATE_REPO, FakeClock, make_rotator, print_figures, seed_repos
 
 from openrouter_rotator.sandbox import Sandbox
 from openrouter_rotator.state import State
@@ -92,11 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     figures = measure(args.targets, timedelta(minutes=args.ttl_minutes))
-    if args.json:
-        print(json.dumps(figures))
-    else:
-        for name, value in figures.items():
-            print(f"{name:<36} {value}")
+    print_figures(figures, args.json)
     return 0
 
 

@@ -25,6 +25,8 @@ import time
 from collections import Counter
 from typing import Any
 
+from _common import print_figures
+
 from openrouter_rotator.sandbox import Sandbox
 
 STATE_REPO = "octo-org/app"
@@ -142,11 +144,7 @@ def main(argv: list[str] | None = None) -> int:
         "tracebacks": sum(t["tracebacks"] for t in trials),
         "seconds": round(time.monotonic() - started, 1),
     }
-    if args.json:
-        print(json.dumps(summary))
-    else:
-        for name, value in summary.items():
-            print(f"{name:<45} {value}")
+    print_figures(summary, args.json)
     return 0
 
 
