@@ -55,12 +55,14 @@ def options(url: str) -> dict[str, Any]:
     }
 
 
-def guarded_key(box: Sandbox, clock: FakeClock, url: str) -> str:
-    """The first key, under a guardrail of $2 a day; returns its hash."""
+def guarded_key(box: Sandbox, clock: FakeClock, url: str, spent_today: float = 1.8) -> str:
+    """The first key, under a guardrail of $2 a day, with ``spent_today`` of it spent (and $3
+    of its own $10 a month, 30 %); returns its hash."""
     first = make_rotator(box, clock, **options(url)).run()
     assert first.key_hash is not None
     guardrail = box.openrouter.add_guardrail("daily", limit_usd=2.0, reset_interval="daily")
     box.openrouter.assign(guardrail, first.key_hash)
+    box.openrouter.set_usage(first.key_hash, usage=3.0, usage_monthly=3.0, usage_daily=spent_today)
     return first.key_hash
 
 
@@ -69,9 +71,7 @@ def test_usage_is_reported_on_the_budget_that_blocks_first(
 ) -> None:
     url, got = alerts
     clock = FakeClock()
-    key = guarded_key(sandbox, clock, url)
-    # 30% of the key's own $10 a month, but 90% of the guardrail's $2 a day.
-    sandbox.openrouter.set_usage(key, usage=3.0, usage_monthly=3.0, usage_daily=1.8)
+    guarded_key(sandbox, clock, url)  # 30 % of the key's own limit, 90 % of the guardrail's
     result = make_rotator(sandbox, clock, **options(url)).run()
     assert result.usage is not None
     assert (result.usage.limit, result.usage.percent_used) == (2.0, 90.0)
@@ -87,8 +87,7 @@ def test_an_alert_fires_once_per_budget_window(
 ) -> None:
     url, got = alerts
     clock = FakeClock()
-    key = guarded_key(sandbox, clock, url)
-    sandbox.openrouter.set_usage(key, usage=3.0, usage_monthly=3.0, usage_daily=1.8)
+    guarded_key(sandbox, clock, url)
     for _ in range(3):  # the hourly schedule sees the same high usage three times
         result = make_rotator(sandbox, clock, **options(url)).run()
         assert result.usage_alert and result.ok
@@ -108,8 +107,7 @@ def test_a_run_below_the_threshold_sends_nothing_and_writes_nothing(
 ) -> None:
     url, got = alerts
     clock = FakeClock()
-    key = guarded_key(sandbox, clock, url)
-    sandbox.openrouter.set_usage(key, usage=1.0, usage_monthly=1.0, usage_daily=0.5)
+    guarded_key(sandbox, clock, url, spent_today=0.5)
     clock.advance(hours=1)
     make_rotator(sandbox, clock, **options(url)).run()  # settles the gate's wake hours
     before = sandbox.github.variable("octo-org/app", "OPENROUTER_API_KEY_ROTATION")

@@ -747,20 +747,15 @@ class OpenRouterStandIn:
         return hashes
 
     def assign_keys(self, request: Request) -> Response:
-        guardrail = self._guardrail(request)
-        if isinstance(guardrail, Response):
-            return guardrail
-        hashes = self._key_hashes(request)
-        if isinstance(hashes, Response):
-            return hashes
-        with self._lock:
-            before = len(self.assignments)
-            for digest in hashes:
-                self.assign(guardrail.id, digest)
-            assigned = len(self.assignments) - before
-        return Response(200, {"assigned_count": assigned})
+        return self._bulk(request, "assigned_count", self._assign_all)
 
     def unassign_keys(self, request: Request) -> Response:
+        return self._bulk(request, "unassigned_count", self._unassign_all)
+
+    def _bulk(
+        self, request: Request, counted: str, change: Callable[[str, list[str]], int]
+    ) -> Response:
+        """``POST /guardrails/{id}/assignments/keys[/remove]``: ``{"key_hashes": [...]}``."""
         guardrail = self._guardrail(request)
         if isinstance(guardrail, Response):
             return guardrail
@@ -768,14 +763,23 @@ class OpenRouterStandIn:
         if isinstance(hashes, Response):
             return hashes
         with self._lock:
-            kept = [
-                a
-                for a in self.assignments
-                if not (a.guardrail_id == guardrail.id and a.key_hash in hashes)
-            ]
-            removed = len(self.assignments) - len(kept)
-            self.assignments = kept
-        return Response(200, {"unassigned_count": removed})
+            return Response(200, {counted: change(guardrail.id, hashes)})
+
+    def _assign_all(self, guardrail_id: str, hashes: list[str]) -> int:
+        before = len(self.assignments)
+        for digest in hashes:
+            self.assign(guardrail_id, digest)
+        return len(self.assignments) - before
+
+    def _unassign_all(self, guardrail_id: str, hashes: list[str]) -> int:
+        kept = [
+            a
+            for a in self.assignments
+            if not (a.guardrail_id == guardrail_id and a.key_hash in hashes)
+        ]
+        removed = len(self.assignments) - len(kept)
+        self.assignments = kept
+        return removed
 
     def list_workspaces(self, request: Request) -> Response:
         return self._listing(request, lambda: [w.to_json() for w in self.workspaces.values()])
