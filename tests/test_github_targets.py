@@ -149,13 +149,19 @@ owners = st.from_regex(r"[A-Za-z0-9](?:[A-Za-z0-9_-]{0,20}[A-Za-z0-9_])?", fullm
 repos = st.from_regex(r"[A-Za-z0-9._-]{1,30}", fullmatch=True).filter(
     lambda r: r not in (".", "..")
 )
+# Printable: no control or format characters, and no space but the ASCII one (a no-break space
+# makes a name that looks like another).
 environments = st.text(
     alphabet=st.characters(
-        min_codepoint=32, max_codepoint=0x2FF, exclude_characters="?#", exclude_categories=["Cc"]
+        min_codepoint=32,
+        max_codepoint=0x2FF,
+        exclude_characters="?#",
+        exclude_categories=["C", "Zl", "Zp", "Zs"],
+        include_characters=" ",
     ),
     min_size=1,
     max_size=40,
-).filter(lambda e: e == e.strip())
+).filter(lambda e: e == e.strip() and e not in (".", ".."))
 
 
 @st.composite
