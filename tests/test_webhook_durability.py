@@ -90,7 +90,12 @@ def accepted_ids(responses: list[httpx.Response | None]) -> list[str]:
     return [r.json()["request_id"] for r in responses if r is not None and r.status_code == 202]
 
 
-def assert_each_dispatched_once(box: Sandbox, server: Gunicorn, accepted: list[str]) -> None:
+def assert_each_dispatched_once(
+    box: Sandbox, server: Gunicorn, accepted: list[str], unanswered: int = 0
+) -> None:
+    """Every accepted request dispatched once, and nothing else but, at most, ``unanswered``
+    requests whose answer the client never got (a worker killed after it stored the request
+    and before it answered: stored means it will be done)."""
     assert accepted
     assert eventually(lambda: set(accepted) <= set(request_ids(box)), 60), (
         f"lost: {sorted(set(accepted) - set(request_ids(box)))}\n{server.log.read_text()[-3000:]}"
@@ -98,7 +103,8 @@ def assert_each_dispatched_once(box: Sandbox, server: Gunicorn, accepted: list[s
     time.sleep(4)  # a lease and more: a duplicate would have been sent by now
     counts = request_ids(box)
     assert {rid: n for rid, n in counts.items() if n > 1} == {}
-    assert set(counts) == set(accepted)  # nothing dispatched that was not accepted
+    assert set(accepted) <= set(counts)
+    assert len(set(counts) - set(accepted)) <= unanswered  # nothing dispatched that was refused
     for rid in accepted:
         status = server.client.get(f"/rotations/burst/requests/{rid}", headers=api_headers())
         assert status.json()["status"] == "dispatched"
@@ -129,7 +135,9 @@ def test_killed_workers_lose_nothing_and_repeat_nothing(box: Sandbox, tmp_path: 
 def test_sigterm_mid_backlog_leaves_it_in_the_store_for_the_next_start(
     box: Sandbox, tmp_path: Path
 ) -> None:
-    box.fault(DISPATCHES, method="POST", latency=0.4, times=None)
+    # 20 dispatches of 1 s each on 2 workers: a backlog of about 10 s, far longer than sending
+    # the requests takes even on a busy machine.
+    box.fault(DISPATCHES, method="POST", latency=1.0, times=None)
     server = Gunicorn(tmp_path, config(box, {"path": str(tmp_path / "q.sqlite3")}), env(box))
     try:
         responses = [rotate(server, f"term-{i}") for i in range(20)]
@@ -224,7 +232,9 @@ def test_redis_restarted_and_workers_killed_mid_burst(box: Sandbox, tmp_path: Pa
         # Refused while Redis was down (503) or cut off by a killed worker: never accepted.
         assert set(statuses) <= {202, 503, "reset"}, statuses
         box.clear_faults()
-        assert_each_dispatched_once(box, server, accepted_ids(responses))
+        assert_each_dispatched_once(
+            box, server, accepted_ids(responses), unanswered=statuses["reset"]
+        )
     finally:
         server.close()
         redis.stop()
