@@ -128,3 +128,11 @@ def test_links_between_the_docs_resolve() -> None:
             if anchor:
                 headings = re.findall(r"^#+ (.+)$", linked.read_text(encoding="utf-8"), re.M)
                 assert anchor in {_slug(h) for h in headings}, (page.name, target)
+
+
+def test_ci_runs_the_readmes_test_command() -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    # The whole suite: the command after the install, in the README's "Try it" block.
+    (command,) = re.findall(r"&& (\.venv/bin/python -m pytest [^\n`]*)", readme)
+    assert f"\n{command.strip()}\n" in ci
