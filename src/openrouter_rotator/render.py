@@ -30,10 +30,9 @@ def money(value: float | None) -> str:
 
 def render_text(result: RunResult, command: str, secret_name: str) -> str:
     lines: list[str] = []
-    short = lambda h: h[:12] if h else "-"  # noqa: E731
     if command == "status":
         lines.append(
-            f"active key: {short(result.key_hash)}"
+            f"active key: {_short(result.key_hash)}"
             + (f" since {iso(result.active_since)}" if result.active_since else "")
         )
         lines.append(f"state: {result.reason}")
@@ -42,11 +41,11 @@ def render_text(result: RunResult, command: str, secret_name: str) -> str:
     elif result.rotated:
         prefix = "dry run: " if result.dry_run else ""
         lines.append(
-            f"{prefix}rotated: {secret_name} now holds key {short(result.key_hash)} "
+            f"{prefix}rotated: {secret_name} now holds key {_short(result.key_hash)} "
             f"({result.reason})"
         )
         if result.previous_key_hash:
-            lines.append(f"previous key: {short(result.previous_key_hash)}")
+            lines.append(f"previous key: {_short(result.previous_key_hash)}")
     elif result.dry_run and result.reason.startswith("would"):
         # e.g. "dry run: would rotate: forced; nothing was changed"
         lines.append(f"dry run: {result.reason}; nothing was changed")
@@ -62,14 +61,14 @@ def render_text(result: RunResult, command: str, secret_name: str) -> str:
                 error = f" ({outcome.error})" if outcome.error else ""
                 lines.append(f"  {outcome.target:<44} {outcome.status}{error}")
     if result.revoked:
-        lines.append("revoked: " + ", ".join(short(h) for h in result.revoked))
+        lines.append("revoked: " + ", ".join(_short(h) for h in result.revoked))
     for retiring in result.retiring:
         until = (
             iso(retiring.revoke_at)
             if retiring.revoke_at
             else ("a newer key reaches every target" if retiring.pending else "the next rotation")
         )
-        lines.append(f"retiring: {short(retiring.hash)} until {until}")
+        lines.append(f"retiring: {_short(retiring.hash)} until {until}")
     held = result.verification
     if held is not None and not held.verified:
         lines.append(

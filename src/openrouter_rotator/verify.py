@@ -168,7 +168,7 @@ def record(
 
 
 def verify(rotator: Rotator, plaintext: str, key_env: str) -> VerifyResult:
-    """Check the key a job read and record the outcome in the state (under the lease)."""
+    """Check the key a job read and record the outcome in the state (in a locked session)."""
     state = rotator.store.load()
     if state is None or state.active is None:
         message = f"{rotator.store.where} records no active key yet: run the rotation first"
