@@ -196,9 +196,9 @@ def minimum_budget(targets: Sequence[str], revoked: int, *, state_exists: bool =
         "OR list": (
             1,
             "issue 11: the sweep lists the keys to revoke any of this rotation's own keys (by "
-            "their mark) that a killed run left untracked",
+            "their mark) that a killed run left untracked; the old key's workspace, where the "
+            "new key is made (SPEC §7), is read from the same listing",
         ),
-        "OR usage": (1, "SPEC §7: the old key's workspace, where the new key is made"),
         "OR budgets": (
             2,
             "SPEC §7: the workspaces (a key listing shows one) and the old key's guardrails, "

@@ -66,14 +66,14 @@ def test_a_run_that_is_not_due_writes_nothing(sandbox: Sandbox) -> None:
     assert writes(sandbox) == []
     # the state read and the key listing (every workspace: the active key's usage, and any
     # untracked key of this rotation a killed run left), then the budgets over the key that a
-    # management key can see (its workspace's default guardrail, the guardrails assigned to
-    # it), so that usage is the budget that blocks first (SPEC §7); nothing more
+    # management key can see (its workspace's default guardrail, named by the workspace
+    # listing already read, and the guardrails assigned to it), so that usage is the budget
+    # that blocks first (SPEC §7); nothing more
     default_guardrail = sandbox.openrouter.workspaces[DEFAULT_WORKSPACE].default_guardrail_id
     assert [f"{r.method} {r.path}" for r in sandbox.requests()] == [
         f"GET /github/repos/{STATE_REPO}/actions/variables/{VARIABLE}",
         "GET /api/v1/workspaces",
         "GET /api/v1/keys",
-        f"GET /api/v1/workspaces/{DEFAULT_WORKSPACE}",
         f"GET /api/v1/guardrails/{default_guardrail}",
         "GET /api/v1/guardrails/assignments/keys",
     ]

@@ -240,6 +240,12 @@ class Guardrail:
 
 
 @dataclass(frozen=True)
+class Workspace:
+    id: str
+    default_guardrail_id: str | None  # the guardrail every key of the workspace is under
+
+
+@dataclass(frozen=True)
 class Credits:
     total_credits: float
     total_usage: float
@@ -318,6 +324,12 @@ def _guardrail(data: dict[str, Any]) -> Guardrail:
         limit_usd=_number(data.get("limit_usd")),
         reset_interval=_text(data.get("reset_interval")),
         include_byok_in_budgets=bool(data.get("include_byok_in_budgets", False)),
+    )
+
+
+def _workspace(data: dict[str, Any]) -> Workspace:
+    return Workspace(
+        id=str(data["id"]), default_guardrail_id=_text(data.get("default_guardrail_id"))
     )
 
 
@@ -554,14 +566,17 @@ class OpenRouterClient:
                 return keys
             offset += len(page)
 
-    def every_key(self, *, include_expired: bool = False) -> list[ApiKey]:
+    def every_key(
+        self, *, include_expired: bool = False, workspaces: Iterable[Workspace] | None = None
+    ) -> list[ApiKey]:
         """Every key of every workspace, disabled ones included (a listing shows one
-        workspace, and a rotated key lives in its predecessor's)."""
+        workspace, and a rotated key lives in its predecessor's). ``workspaces``: the
+        account's, already listed (None: list them)."""
         return [
             key
-            for workspace in self.workspace_ids()
+            for workspace in (self.workspaces() if workspaces is None else workspaces)
             for key in self.list_keys(
-                include_disabled=True, include_expired=include_expired, workspace_id=workspace
+                include_disabled=True, include_expired=include_expired, workspace_id=workspace.id
             )
         ]
 
@@ -577,9 +592,9 @@ class OpenRouterClient:
         return _api_key(self._data(self._request("PATCH", path, json=fields), "PATCH", path))
 
     # -- workspaces and guardrails -----------------------------------------------------------
-    def workspace_ids(self) -> list[str]:
+    def workspaces(self) -> list[Workspace]:
         """Every workspace of the account (the keys of each are listed separately)."""
-        return [str(w["id"]) for w in self._paged("/workspaces")]
+        return [_workspace(w) for w in self._paged("/workspaces")]
 
     def _paged(self, path: str) -> list[dict[str, Any]]:
         """Every item of a ``{"data": [...], "total_count"}`` listing, 100 at a time."""
@@ -613,7 +628,9 @@ class OpenRouterClient:
         body = response.json()
         return int(body.get("assigned_count") or 0) if isinstance(body, dict) else 0
 
-    def key_budgets(self, key: ApiKey, now: datetime | None = None) -> list[Budget]:
+    def key_budgets(
+        self, key: ApiKey, now: datetime | None = None, workspaces: Iterable[Workspace] = ()
+    ) -> list[Budget]:
         """A key's budget layers as far as a management key can see them, in the order
         enforcement checks them: its workspace's default guardrail, the guardrails assigned
         to it, then its own limit.
@@ -621,13 +638,17 @@ class OpenRouterClient:
         ``GET /key`` reports every layer but only to the key itself; the engine holds the
         plaintext only while it rotates, so between rotations it rebuilds the key-scoped
         layers from the key's usage counters (member and workspace aggregates are not
-        visible to it and are left out).
+        visible to it and are left out). ``workspaces``: the account's, if already listed
+        (the key's workspace is then not read again).
         """
         now = now or datetime.now(timezone.utc)
         layers: list[Budget | None] = []
         if key.workspace_id:
-            workspace = self._get_data(f"/workspaces/{key.workspace_id}")
-            default = _text(workspace.get("default_guardrail_id"))
+            listed = {w.id: w for w in workspaces}
+            workspace = listed.get(key.workspace_id) or _workspace(
+                self._get_data(f"/workspaces/{key.workspace_id}")
+            )
+            default = workspace.default_guardrail_id
             if default:
                 layers.append(self.get_guardrail(default).budget(key, "workspace_default_key", now))
         for guardrail_id in self.guardrails_of(key.hash):

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from typing import Any, Protocol
@@ -40,7 +40,6 @@ from .errors import (
     LockHeld,
     OpenRouterAuthError,
     OpenRouterError,
-    OpenRouterStatusError,
     RotationFailed,
     RotatorError,
     StateError,
@@ -51,6 +50,7 @@ from .openrouter import (
     ApiKey,
     CreatedKey,
     OpenRouterClient,
+    Workspace,
     blocking_budget,
 )
 from .state import (
@@ -376,7 +376,7 @@ class Rotator:
             superseded: list[str] = []
             if state.in_flight is not None:
                 work, superseded = self._settle(work, state.in_flight)
-            swept = self._sweep(work)
+            swept, listed = self._sweep(work)
             outcomes: tuple[TargetOutcome, ...] = ()
             usage: UsageReport | None = None
             if plan.rotate:
@@ -385,7 +385,7 @@ class Rotator:
                 before = state.in_flight  # a resumed rotation keeps its trigger and reason
                 trigger = before.trigger if before else self.config.trigger
                 why = before.reason if before else (self.config.reason or plan.reason)
-                workspace, guardrails = self._lineage(work)
+                workspace, guardrails = self._lineage(work, listed)
                 created = self._create(work, carry, workspace)
                 work = self._record(work, created, trigger, why)
                 written = True
@@ -466,8 +466,10 @@ class Rotator:
             state = replace(state, retiring=retiring)
         return replace(state, in_flight=None), pending
 
-    def _sweep(self, state: State) -> list[str]:
+    def _sweep(self, state: State) -> tuple[list[str], list[ApiKey]]:
         """Revoke this rotation's own keys (by their mark) that the state does not track.
+        Returns the hashes revoked and the listing of every key (the rotation reads the
+        active key's workspace from it).
 
         Guard: only inside a locked session, whose lock proves that no other run is between a
         create and its record; so every such key is an orphan of a killed run or of a lost
@@ -477,7 +479,8 @@ class Rotator:
             raise ValueError("the sweep needs the lock")
         known = state.known_hashes()
         swept: list[str] = []
-        for key in self.openrouter.every_key(include_expired=True):
+        listed = self.openrouter.every_key(include_expired=True)
+        for key in listed:
             if key.hash in known or not self._is_own(key.name):
                 continue
             log.warning(
@@ -486,7 +489,7 @@ class Rotator:
             )
             self.openrouter.delete_key(key.hash)
             swept.append(key.hash)
-        return swept
+        return swept, listed
 
     def _create(
         self, state: State, carry: CarryPlan | None = None, workspace: str | None = None
@@ -613,18 +616,15 @@ class Rotator:
             ),
         )
 
-    def _lineage(self, state: State) -> tuple[str | None, list[str]]:
+    def _lineage(self, state: State, listed: list[ApiKey]) -> tuple[str | None, list[str]]:
         """What the active key has beyond the key spec, for its successor: its workspace
-        (None: the default one) and the guardrails assigned to it. A key that is gone has
-        nothing to hand on."""
+        (None: the default one) and the guardrails assigned to it. ``listed``: every key of
+        the account (the sweep's listing). A key that is gone has nothing to hand on."""
         if state.active is None:
             return None, []
-        try:
-            old = self.openrouter.get_key(state.active.hash)
-        except OpenRouterStatusError as exc:
-            if exc.status == 404:
-                return None, []
-            raise
+        old = next((k for k in listed if k.hash == state.active.hash), None)
+        if old is None:
+            return None, []
         return old.workspace_id, self.openrouter.guardrails_of(old.hash)
 
     def _supersede(
@@ -817,7 +817,8 @@ class Rotator:
         this rotation the state does not track (a run killed between a create and its record
         leaves one; the lock variable it left is not something a quiet run reads)."""
         try:
-            keys = self.openrouter.every_key()
+            workspaces = self.openrouter.workspaces()
+            keys = self.openrouter.every_key(workspaces=workspaces)
         except OpenRouterAuthError as exc:
             raise self._refused(exc) from None
         except OpenRouterError as exc:
@@ -830,7 +831,7 @@ class Rotator:
         active = next((k for k in keys if k.hash == state.active.hash), None)
         if active is None:
             return None, True, orphans
-        return self._blocking_usage(active), False, orphans
+        return self._blocking_usage(active, workspaces), False, orphans
 
     def _usage(self, state: State) -> UsageReport | None:
         if state.active is None:
@@ -844,11 +845,11 @@ class Rotator:
             return None
         return self._blocking_usage(key)
 
-    def _blocking_usage(self, key: ApiKey) -> UsageReport:
+    def _blocking_usage(self, key: ApiKey, workspaces: Iterable[Workspace] = ()) -> UsageReport:
         """The active key's usage against the budget that blocks it first, from the budgets a
         management key can see (the key's plaintext is not at hand between rotations)."""
         try:
-            blocking = blocking_budget(self.openrouter.key_budgets(key, self.now()))
+            blocking = blocking_budget(self.openrouter.key_budgets(key, self.now(), workspaces))
         except OpenRouterError as exc:
             log.warning("could not read the active key's guardrail budgets: %s", exc)
             blocking = key.own_budget(self.now())
