@@ -231,7 +231,11 @@ def test_a_key_left_by_a_killed_run_is_swept_by_its_mark_and_a_hand_made_one_is_
     rotator.run()
     # What a run killed between the create and the record leaves: a marked, untracked key.
     orphan = sandbox.openrouter.add_key(rotator._marked_name())
-    copied = sandbox.openrouter.add_key(rotator._marked_name()[:-3] + "00]")  # a forged mark
+    # A forged mark: a real one with its tag's last digit changed (always changed: a tag that
+    # happens to end in "00" must not make the forgery a real mark, 1 run in 256).
+    real = rotator._marked_name()
+    forged = real[:-2] + ("1" if real[-2] == "0" else "0") + "]"
+    copied = sandbox.openrouter.add_key(forged)
     by_hand = sandbox.openrouter.add_key(KEY_NAME)
     result = make_rotator(sandbox, clock, force=True).run()
     assert result.rotated
