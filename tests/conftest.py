@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,6 +19,13 @@ from webhook.config import parse_settings
 from webhook.store import SQLiteStore
 
 from .webhook_fixtures import SECRET_ENV, AppFactory, Catcher, FakeGitHub, config_doc
+
+# Hypothesis keeps its example database and caches in ./.hypothesis unless told otherwise: keep
+# them out of the checkout (read lazily, at the first test that needs them).
+os.environ.setdefault(
+    "HYPOTHESIS_STORAGE_DIRECTORY",
+    os.path.join(tempfile.gettempdir(), "openrouter-rotator-hypothesis"),
+)
 
 
 @pytest.fixture
