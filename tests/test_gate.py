@@ -343,6 +343,11 @@ def test_the_readme_workflow_has_the_same_schedule_and_gate() -> None:
     readme["on"] = readme.pop(True)
     assert readme["on"]["schedule"] == WORKFLOW["on"]["schedule"]
     assert readme["jobs"]["rotate"]["if"] == WORKFLOW["jobs"]["rotate"]["if"]
+    # What the webhook and the verify job rely on: the same inputs, run-name and output.
+    dispatch = WORKFLOW["on"]["workflow_dispatch"]
+    assert readme["on"]["workflow_dispatch"]["inputs"] == dispatch["inputs"]
+    assert readme["run-name"] == WORKFLOW["run-name"]
+    assert readme["jobs"]["rotate"]["outputs"] == WORKFLOW["jobs"]["rotate"]["outputs"]
 
 
 def test_thirty_days_with_a_local_time_a_short_interval_and_a_dst_change(
