@@ -33,3 +33,19 @@ timeout = 30
 # On SIGTERM a worker finishes the requests and the job in hand; the rest of the backlog stays
 # in the store for the next start (or another instance).
 graceful_timeout = 25
+
+
+def on_starting(server: object) -> None:
+    """Check the configuration once, in the master, before any worker is forked: a missing secret
+    or a typo in the file is one line on stderr and exit code 2, not a traceback from every
+    worker followed by gunicorn's "Worker failed to boot"."""
+    import sys
+
+    from openrouter_rotator.errors import ConfigError
+    from webhook.config import load_settings
+
+    try:
+        load_settings()
+    except ConfigError as exc:
+        print(f"openrouter-rotator webhook: error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
