@@ -138,46 +138,42 @@ def utcnow() -> datetime:
 class Plan:
     """What a run is going to do, decided from the state alone (pure, tested without I/O)."""
 
-    rotate: bool
+    rotate: bool  # also whenever a rotation is in flight: it is settled and redone
     reason: str
-    cleanup: bool
     revoke: tuple[RetiringKey, ...]
     sweep: bool = False  # revoke keys of this rotation the state does not track
     carry: bool = False  # the active key's limit changes (spend carry-over, see carryover.py)
 
     @property
     def mutates(self) -> bool:
-        return self.rotate or self.cleanup or bool(self.revoke) or self.sweep or self.carry
+        return self.rotate or bool(self.revoke) or self.sweep or self.carry
 
 
 def plan_run(state: State, config: Config, now: datetime) -> Plan:
     due_revokes = tuple(r for r in state.retiring if r.revoke_at is not None and r.revoke_at <= now)
     if state.hold:  # a failed verification: no key is revoked until one passes
         due_revokes = ()
-    cleanup = state.in_flight is not None
     targets = tuple(t.spec for t in config.targets)
     if state.in_flight is not None:
         reason = f"finishing a {state.in_flight.trigger} rotation that did not complete"
-        return Plan(True, reason, cleanup, due_revokes)
+        return Plan(True, reason, due_revokes)
     if state.active is None:
-        return Plan(True, "first key issued", cleanup, due_revokes)
+        return Plan(True, "first key issued", due_revokes)
     if config.force:
-        return Plan(
-            True, "forced" + (f": {config.reason}" if config.reason else ""), cleanup, due_revokes
-        )
+        return Plan(True, "forced" + (f": {config.reason}" if config.reason else ""), due_revokes)
     added = [t for t in targets if t not in state.active.targets]
     if state.active.targets and added:
-        return Plan(True, f"new target {added[0]} has no key yet", cleanup, due_revokes)
+        return Plan(True, f"new target {added[0]} has no key yet", due_revokes)
     last = state.last_rotation.at if state.last_rotation else state.active.activated_at
     sched = config.schedule
     if schedule.is_due(
         now, last, sched.interval_days, sched.rotate_at, sched.timezone, sched.auto_rotation
     ):
-        return Plan(True, "due", cleanup, due_revokes)
+        return Plan(True, "due", due_revokes)
     reason = "auto rotation is off" if not sched.auto_rotation else "not due"
     if due_revokes:
         reason += f"; revoking {len(due_revokes)} retired key(s) whose time has come"
-    return Plan(False, reason, cleanup, due_revokes)
+    return Plan(False, reason, due_revokes)
 
 
 @dataclass
@@ -798,12 +794,7 @@ class Rotator:
         try:
             me = self.openrouter.current_key()
         except OpenRouterAuthError as exc:
-            raise ConfigError(
-                "OPENROUTER_MANAGEMENT_KEY",
-                None,
-                f"OpenRouter refused it ({exc.detail}); create a management key "
-                "at https://openrouter.ai/settings/management-keys",
-            ) from None
+            raise self._refused(exc) from None
         if not me.is_management_key:
             raise ConfigError(
                 "OPENROUTER_MANAGEMENT_KEY",
@@ -860,8 +851,8 @@ class Rotator:
         return ConfigError(
             "OPENROUTER_MANAGEMENT_KEY",
             None,
-            f"OpenRouter refused it ({exc.detail}); a management key is "
-            "needed: https://openrouter.ai/settings/management-keys",
+            f"OpenRouter refused it ({exc.detail}); create a management key "
+            "at https://openrouter.ai/settings/management-keys",
         )
 
     def _finish_quiet(self, state: State, plan: Plan, usage: UsageReport | None) -> RunResult:
