@@ -447,13 +447,13 @@ def parse_config(
         raise ConfigError(
             "OPENROUTER_MANAGEMENT_KEY",
             None,
-            "set it to an OpenRouter management key (not an inference key)",
+            "not set; set it to an OpenRouter management key (not an inference key)",
         )
     if need_credentials and not github_token:
         raise ConfigError(
             "GITHUB_TOKEN",
             None,
-            "set it to a fine-grained PAT or GitHub App token that can write "
+            "not set; set it to a fine-grained PAT or GitHub App token that can write "
             "Actions secrets and variables",
         )
 

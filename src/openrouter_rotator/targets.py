@@ -93,7 +93,7 @@ def _repo_problem(repo: str) -> str | None:
 def _repository_problem(text: str) -> str | None:
     owner, slash, repo = text.partition("/")
     if not slash:
-        return "expected OWNER/REPO"
+        return "no / between the owner and the repository"
     return _owner_problem(owner) or _repo_problem(repo)
 
 
