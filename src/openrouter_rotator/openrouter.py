@@ -398,8 +398,6 @@ class OpenRouterClient:
         self.base_url = base_url.rstrip("/")
         # The shared policy (retry.py); without one, the arguments make it.
         self.retry = retry or RetryPolicy(retries, backoff, max_wait=MAX_RETRY_AFTER)
-        self.retries = self.retry.retries
-        self.backoff = self.retry.backoff
         self._sleep = sleep
         self._http = httpx.Client(
             base_url=self.base_url,
@@ -408,6 +406,14 @@ class OpenRouterClient:
             headers={"User-Agent": "openrouter-rotator", "Accept": "application/json"},
         )
         self.requests_made = 0
+
+    @property
+    def retries(self) -> int:
+        return self.retry.retries
+
+    @property
+    def backoff(self) -> float:
+        return self.retry.backoff
 
     def close(self) -> None:
         self._http.close()
