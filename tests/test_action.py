@@ -309,6 +309,8 @@ def runner(sandbox: Sandbox, runner_temp: Path, tmp_path: Path) -> Iterator[Any]
             "GITHUB_EVENT_NAME": "schedule",
             "RUNNER_TEMP": str(runner_temp),
             "RUNNER_OS": "Linux",
+            # The venv runs src/ from this checkout: its bytecode goes to the temp directory.
+            "PYTHONPYCACHEPREFIX": str(runner_temp / "pycache"),
         }
     )
     counter = iter(range(100))
