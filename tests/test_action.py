@@ -4,13 +4,14 @@ The harness below parses action.yml, evaluates each step's ``env:`` (only the fe
 forms the action uses; anything else fails loudly), writes each ``run:`` to a file and runs it
 with ``bash --noprofile --norc -eo pipefail {0}`` as the runner does for ``shell: bash``, with
 fresh GITHUB_OUTPUT / GITHUB_STEP_SUMMARY files per step, then resolves the action's outputs
-from the steps' outputs. The first run of the module really builds the virtualenv
-(``pip install`` of the working tree); later runs reuse it the way a second use of the action
-in one job does.
+from the steps' outputs. The first action run of the test session really builds the virtualenv
+(the setup step's hash-locked ``pip install``); every later run, in any xdist worker, reuses it
+the way a second use of the action in one job does (one RUNNER_TEMP for the session).
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
@@ -282,10 +283,20 @@ def run_action(
 # -- fixtures --------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def runner_temp(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """RUNNER_TEMP shared by the module: the first run builds the venv, later runs reuse it."""
-    return tmp_path_factory.mktemp("runner-temp")
+    """RUNNER_TEMP shared by the test session, across xdist workers: the session's first action
+    run builds the venv (a real pip install, tens of seconds), later runs reuse it."""
+    base = tmp_path_factory.getbasetemp()
+    # An xdist worker's base is <session>/popen-gwN: the session directory is its parent.
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    path = shared / "runner-temp"
+    path.mkdir(exist_ok=True)
+    return path
+
+
+def venv_ready(runner_temp: Path) -> bool:
+    return any(runner_temp.glob("openrouter-rotator-*/.ready"))
 
 
 @pytest.fixture
@@ -330,7 +341,14 @@ def runner(sandbox: Sandbox, runner_temp: Path, tmp_path: Path) -> Iterator[Any]
         given.update({k.replace("_", "-"): v for k, v in inputs.items()})
         env = {**base, **(runner_env or {})}
         caller = {"ROTATOR_GITHUB_WRITE_INTERVAL": "0", **(caller_env or {})}
-        return run_action(given, env, tmp_path / f"run{next(counter)}", caller)
+        work = tmp_path / f"run{next(counter)}"
+        if venv_ready(runner_temp):
+            return run_action(given, env, work, caller)
+        # Until the venv is built, one run at a time across the workers: the first builds it
+        # (setup.bash is not written for two concurrent builds of one venv; a job never does that).
+        with (runner_temp / "building.lock").open("w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            return run_action(given, env, work, caller)
 
     yield run
 
@@ -486,15 +504,18 @@ def test_first_run_builds_its_venv_rotates_and_reports(
 
 
 def test_setup_refuses_a_package_whose_hash_is_not_in_the_lock(tmp_path: Path) -> None:
-    """--require-hashes is real: one altered hash in the lock and the setup installs nothing."""
+    """--require-hashes is real: one altered hash in the lock and the setup installs nothing.
+
+    The lock's first unconditional package is the one altered: pip stops at the first file whose
+    hash does not match, so this fails after one download instead of a dozen."""
     action = tmp_path / "action"
     (action / "setup").mkdir(parents=True)
     (action / "src").symlink_to(ROOT / "src")
     script = action / "setup" / "setup.bash"
     script.write_text((ROOT / "setup" / "setup.bash").read_text())
     lock = LOCK.read_text(encoding="utf-8")
-    idna = next(pin for pin in read_lock(lock) if pin.name == "idna")
-    for digest in idna.hashes:
+    first = next(pin for pin in read_lock(lock) if pin.marker is None)
+    for digest in first.hashes:
         lock = lock.replace(digest, "sha256:" + "0" * 64)
     (action / "setup" / "requirements.txt").write_text(lock)
     runner_temp = tmp_path / "runner-temp"
@@ -510,7 +531,7 @@ def test_setup_refuses_a_package_whose_hash_is_not_in_the_lock(tmp_path: Path) -
         ["bash", str(script)], env=env, capture_output=True, text=True, timeout=300, check=False
     )
     assert done.returncode != 0
-    assert "hash" in done.stderr.lower() and "idna" in done.stderr.lower(), done.stderr
+    assert "hash" in done.stderr.lower() and first.name in done.stderr.lower(), done.stderr
     assert "::error title=openrouter-rotator setup::pip could not install" in done.stdout
     assert output.read_text() == ""
     assert not list(runner_temp.glob("*/.ready"))
