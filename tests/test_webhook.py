@@ -119,13 +119,13 @@ def test_slack_command_dispatches_and_reports_the_run(
 @pytest.mark.parametrize(
     "tamper",
     [
-        lambda h, b: {k: v for k, v in h.items() if k != "X-Slack-Signature"},
-        lambda h, b: {k: v for k, v in h.items() if k != "X-Slack-Request-Timestamp"},
-        lambda h, b: {**h, "X-Slack-Signature": "v0=" + "0" * 64},
-        lambda h, b: slack_headers(b, secret="wrong-secret"),
-        lambda h, b: slack_headers(b, now=time.time() - 301),
-        lambda h, b: slack_headers(b, now=time.time() + 301),
-        lambda h, b: slack_headers(b + b"&extra=1"),
+        lambda h, b, now: {k: v for k, v in h.items() if k != "X-Slack-Signature"},
+        lambda h, b, now: {k: v for k, v in h.items() if k != "X-Slack-Request-Timestamp"},
+        lambda h, b, now: {**h, "X-Slack-Signature": "v0=" + "0" * 64},
+        lambda h, b, now: slack_headers(b, secret="wrong-secret", now=now),
+        lambda h, b, now: slack_headers(b, now=now - 301),
+        lambda h, b, now: slack_headers(b, now=now + 301),
+        lambda h, b, now: slack_headers(b + b"&extra=1", now=now),
     ],
     ids=[
         "no-signature",
@@ -138,10 +138,18 @@ def test_slack_command_dispatches_and_reports_the_run(
     ],
 )
 def test_slack_rejects_bad_signatures_with_401(
-    app: Flask, client: FlaskClient, github: FakeGitHub, tamper: Callable[..., dict[str, str]]
+    app: Flask,
+    client: FlaskClient,
+    github: FakeGitHub,
+    clock: FakeClock,
+    tamper: Callable[..., dict[str, str]],
 ) -> None:
+    # Times from the app's clock: real time moves on after the fake clock was set, and a
+    # signature 301 s older than real time may be only 300 s older than the app's time.
+    now = clock.time()
     body = slack_form()
-    response = client.post("/slack/commands", data=body, headers=tamper(slack_headers(body), body))
+    headers = tamper(slack_headers(body, now=now), body, now)
+    response = client.post("/slack/commands", data=body, headers=headers)
     assert response.status_code == 401
     settle(app)
     assert github.dispatches == []
@@ -727,24 +735,26 @@ def test_alert_replay_is_a_duplicate(client: FlaskClient, clock: FakeClock) -> N
 @pytest.mark.parametrize(
     "tamper",
     [
-        lambda h, b: {k: v for k, v in h.items() if k != "X-Rotator-Signature"},
-        lambda h, b: {k: v for k, v in h.items() if k != "X-Rotator-Timestamp"},
-        lambda h, b: alert_headers(b, secret="wrong"),
-        lambda h, b: alert_headers(b, now=time.time() - 400),
-        lambda h, b: alert_headers(b + b" "),
+        lambda h, b, now: {k: v for k, v in h.items() if k != "X-Rotator-Signature"},
+        lambda h, b, now: {k: v for k, v in h.items() if k != "X-Rotator-Timestamp"},
+        lambda h, b, now: alert_headers(b, secret="wrong", now=now),
+        lambda h, b, now: alert_headers(b, now=now - 400),
+        lambda h, b, now: alert_headers(b + b" ", now=now),
     ],
     ids=["no-signature", "no-timestamp", "wrong-secret", "stale", "tampered"],
 )
 def test_alert_bad_signature_is_401(
-    app: Flask, client: FlaskClient, github: FakeGitHub, catcher: Catcher, tamper: Any
+    app: Flask,
+    client: FlaskClient,
+    github: FakeGitHub,
+    catcher: Catcher,
+    clock: FakeClock,
+    tamper: Any,
 ) -> None:
+    now = clock.time()  # the app's clock, as in the Slack test above
     body = alert_body(rotation="emergency")
-    assert (
-        client.post(
-            "/alerts/usage", data=body, headers=tamper(alert_headers(body), body)
-        ).status_code
-        == 401
-    )
+    headers = tamper(alert_headers(body, now=now), body, now)
+    assert client.post("/alerts/usage", data=body, headers=headers).status_code == 401
     settle(app)
     assert github.dispatches == [] and catcher.messages == []
 
